@@ -1,0 +1,1 @@
+"""Run Supervisely app sessions declared as Kubernetes SuperviselyTask resources."""
