@@ -1,0 +1,244 @@
+"""The desired state of a SuperviselyTask: what to launch on Supervisely, and how to keep it.
+
+The first group of fields mirrors the inputs of the Supervisely SDK's ``TaskApi.start`` /
+``AppApi.start`` one to one, so a task declared here launches exactly as the SDK would launch
+it. The second group is the operator's own policy: restarts, suspension, deadlines, clean-up.
+Field docstrings become the CRD's descriptions (``kubectl explain``), so they speak to users.
+"""
+
+import enum
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from supervisely_operator.api.base import CrdModel, Rule
+
+#: Slugs look like ``supervisely-ecosystem/hello-world-app``: an owner and a path.
+APP_SLUG_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$"
+
+PositiveId = Annotated[int, Field(ge=1)]
+
+
+class LogLevel(enum.StrEnum):
+    """Log level of the app session, as the SDK names it."""
+
+    INFO = "info"
+    DEBUG = "debug"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class ServerRestartPolicy(enum.StrEnum):
+    """Supervisely's own restart policy for the task (the SDK's ``restart_policy``)."""
+
+    NEVER = "never"
+    ON_ERROR = "on_error"
+
+
+class RestartPolicy(enum.StrEnum):
+    """When the operator starts a new task after the current one ended."""
+
+    NEVER = "Never"
+    ON_ERROR = "OnError"
+
+
+class DeletionPolicy(enum.StrEnum):
+    """What happens to the remote task when the resource is deleted."""
+
+    STOP = "Stop"
+    ORPHAN = "Orphan"
+
+
+class KubernetesSettings(CrdModel):
+    """Resource limits for the app's pod on a Kubernetes-backed agent.
+
+    Mirrors the SDK's KubernetesSettings; every field is optional and sent to Supervisely
+    only when set.
+    """
+
+    use_health_check: bool | None = None
+    """Let the agent probe the app's health endpoint and restart an unresponsive pod."""
+
+    request_cpus: int | None = Field(default=None, ge=0)
+    """CPU cores requested for the app's pod (a whole number; must not exceed limitCpus)."""
+
+    limit_cpus: int | None = Field(default=None, ge=0)
+    """Upper limit of CPU cores for the app's pod (a whole number)."""
+
+    limit_memory_gb: int | None = Field(default=None, ge=0)
+    """Memory limit of the app's pod, in GB."""
+
+    limit_shm_gb: int | None = Field(default=None, ge=0)
+    """Shared memory (/dev/shm) limit of the app's pod, in GB; data loaders need it."""
+
+    limit_storage_gb: int | None = Field(default=None, ge=0)
+    """Ephemeral storage limit of the app's pod, in GB."""
+
+    limit_gpus: int | None = Field(default=None, ge=0)
+    """Number of GPUs for the app's pod."""
+
+    limit_gpu_memory_mb: int | None = Field(default=None, ge=0)
+    """GPU memory limit of the app's pod, in MB (for shared-GPU agents)."""
+
+    limit_gpu_cores_perc: int | None = Field(default=None, ge=0, le=100)
+    """Share of the GPU's cores the app may use, in percent (0-100; for shared-GPU agents)."""
+
+    cross_field_rules = (
+        Rule["KubernetesSettings"](
+            cel=(
+                "!has(self.requestCpus) || !has(self.limitCpus)"
+                " || self.requestCpus <= self.limitCpus"
+            ),
+            message="requestCpus must not exceed limitCpus",
+            field_path=".requestCpus",
+            holds=lambda s: (
+                s.request_cpus is None or s.limit_cpus is None or s.request_cpus <= s.limit_cpus
+            ),
+        ),
+    )
+
+
+class Backoff(CrdModel):
+    """How long the operator waits before each restart, and how many restarts it makes."""
+
+    limit: int = Field(default=3, ge=0)
+    """Restarts to make before the resource ends Failed (0: never restart)."""
+
+    initial_delay_seconds: int = Field(default=10, ge=0)
+    """Wait before the first restart; each further restart waits twice as long as the last."""
+
+    max_delay_seconds: int = Field(default=300, ge=1)
+    """Upper bound of the wait between restarts."""
+
+    cross_field_rules = (
+        Rule["Backoff"](
+            cel="self.initialDelaySeconds <= self.maxDelaySeconds",
+            message="initialDelaySeconds must not exceed maxDelaySeconds",
+            field_path=".initialDelaySeconds",
+            holds=lambda b: b.initial_delay_seconds <= b.max_delay_seconds,
+        ),
+    )
+
+
+class SecretReference(CrdModel):
+    """A Secret in the resource's own namespace."""
+
+    name: str = Field(min_length=1, max_length=253)
+    """Name of the Secret; it must hold the keys SERVER_ADDRESS and API_TOKEN."""
+
+
+def _exactly_one_app(spec: "SuperviselyTaskSpec") -> bool:
+    return (spec.module_id is None) != (spec.app_slug is None)
+
+
+def _one_task_per_resource(spec: "SuperviselyTaskSpec") -> bool:
+    return len(spec.users_ids) <= 1 or spec.multi_user_session
+
+
+class SuperviselyTaskSpec(CrdModel):
+    """The Supervisely app task to run, and the operator's policy for keeping it running."""
+
+    # What to launch: the inputs of the SDK's TaskApi.start / AppApi.start.
+
+    agent_id: PositiveId | None = None
+    """Supervisely agent to run the task on. Unset: any available agent."""
+
+    module_id: PositiveId | None = None
+    """Ecosystem module id of the app. Set exactly one of moduleId and appSlug."""
+
+    app_slug: str | None = Field(default=None, max_length=256, pattern=APP_SLUG_PATTERN)
+    """Ecosystem slug of the app, e.g. supervisely-ecosystem/serve-yolo; the operator resolves
+    it to a module id. Set exactly one of moduleId and appSlug."""
+
+    app_version: str | None = Field(default=None, max_length=256)
+    """Release tag (e.g. v1.2.3) or, with isBranch, a git branch. Unset: the server's choice."""
+
+    is_branch: bool = False
+    """Read appVersion as a git branch name instead of a release tag."""
+
+    workspace_id: PositiveId
+    """Workspace the task runs in."""
+
+    task_name: str | None = Field(default=None, max_length=256)
+    """Name of the task session in Supervisely. Unset: namespace/name of this resource."""
+
+    description: str | None = Field(default=None, max_length=4096)
+    """Description of the task session in Supervisely."""
+
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True, "default": {}},
+    )
+    """App parameters, passed to the app as its state. A mapping without a "state" key is sent
+    as {"state": params}, as AppApi.start does."""
+
+    log_level: LogLevel = LogLevel.INFO
+    """Log level of the app session."""
+
+    users_ids: list[PositiveId] = Field(default_factory=list, max_length=100)
+    """Users the session is started for. Empty: the owner of the API token. Several users need
+    multiUserSession, because without it Supervisely starts one task per user."""
+
+    multi_user_session: bool = False
+    """Start one shared session for all of usersIds (the SDK's multi_user_session)."""
+
+    limit_by_workspace: bool = False
+    """Show the task only inside workspaceId."""
+
+    server_restart_policy: ServerRestartPolicy = ServerRestartPolicy.NEVER
+    """Supervisely's own restart policy for the task (the SDK's restart_policy), passed through
+    unchanged. The operator's restartPolicy works independently of it."""
+
+    kubernetes_settings: KubernetesSettings | None = None
+    """Resource limits of the app's pod on a Kubernetes-backed agent."""
+
+    # How to keep it: the operator's own policy.
+
+    restart_policy: RestartPolicy = RestartPolicy.ON_ERROR
+    """Whether the operator starts a new task when the task ends in error (OnError) or not
+    (Never). A task that finishes successfully is never restarted."""
+
+    backoff: Backoff = Field(
+        default_factory=Backoff,
+        # The full object, not {}: the API server checks a default against the CEL rules
+        # before it fills in nested defaults.
+        json_schema_extra={"default": Backoff().to_wire()},
+    )
+    """Delays and limit of restarts under restartPolicy OnError."""
+
+    suspend: bool = False
+    """Stop the task and start none while true; setting it back to false starts a new task."""
+
+    active_deadline_seconds: int | None = Field(default=None, ge=1)
+    """Longest time a task may run, counted from its start; when exceeded the operator stops
+    it and the resource ends Failed with reason DeadlineExceeded."""
+
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
+    """Delete this resource that many seconds after it succeeded or failed. Unset: keep it."""
+
+    deletion_policy: DeletionPolicy = DeletionPolicy.STOP
+    """On deletion of this resource, stop the task (Stop) or leave it running (Orphan)."""
+
+    credentials_secret_ref: SecretReference | None = None
+    """Secret with the Supervisely SERVER_ADDRESS and API_TOKEN for this task. Unset: the
+    operator's own credentials."""
+
+    cross_field_rules = (
+        Rule["SuperviselyTaskSpec"](
+            cel="has(self.moduleId) != has(self.appSlug)",
+            message="set exactly one of moduleId and appSlug",
+            holds=_exactly_one_app,
+        ),
+        Rule["SuperviselyTaskSpec"](
+            cel=(
+                "!has(self.usersIds) || size(self.usersIds) <= 1"
+                " || (has(self.multiUserSession) && self.multiUserSession)"
+            ),
+            message=(
+                "several usersIds need multiUserSession: true; without it Supervisely starts "
+                "one task per user, and a SuperviselyTask owns exactly one task"
+            ),
+            field_path=".usersIds",
+            holds=_one_task_per_resource,
+        ),
+    )

@@ -1,0 +1,155 @@
+"""The observed state of a SuperviselyTask, as the operator writes it to the status subresource.
+
+Every field the operator writes is described here, because the API server prunes status fields
+that the schema does not know (kopf's "Patching failed with inconsistencies").
+"""
+
+import enum
+from datetime import datetime
+
+from pydantic import Field
+
+from supervisely_operator.api.base import CrdModel
+
+#: How many earlier task ids a resource remembers; bounded so the object stays small.
+PREVIOUS_TASK_IDS_LIMIT = 10
+
+#: metav1.Condition's reason format: CamelCase words, machine-readable.
+CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+
+
+class TaskPhase(enum.StrEnum):
+    """Where the resource is in its life, summarised for people and tools."""
+
+    PENDING = "Pending"
+    """Accepted; no task is running yet, or the operator waits before a restart."""
+    QUEUED = "Queued"
+    """The task is queued on Supervisely or being taken by an agent."""
+    RUNNING = "Running"
+    """The task runs (or, for a serving app, is deployed)."""
+    STOPPING = "Stopping"
+    """The operator asked Supervisely to stop the task and waits for it to end."""
+    SUSPENDED = "Suspended"
+    """spec.suspend is true: no task runs."""
+    SUCCEEDED = "Succeeded"
+    """The task finished successfully."""
+    FAILED = "Failed"
+    """The task ended in error with no restart left, or could not be started."""
+
+
+class ConditionStatus(enum.StrEnum):
+    """The status of a condition, as metav1.Condition spells it."""
+
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(CrdModel):
+    """One aspect of the resource's state, in the shape of metav1.Condition."""
+
+    type: str = Field(max_length=316)
+    """Kind of condition: Ready, Succeeded, Failed, ..."""
+
+    status: ConditionStatus
+    """Whether the condition holds: True, False or Unknown."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    """metadata.generation of the spec the condition was computed from."""
+
+    last_transition_time: datetime
+    """When the condition last changed its status."""
+
+    reason: str = Field(min_length=1, max_length=1024, pattern=CONDITION_REASON_PATTERN)
+    """Why the condition is in its status: one CamelCase word for programs."""
+
+    message: str = Field(default="", max_length=32768)
+    """Why the condition is in its status, for people."""
+
+
+class LastError(CrdModel):
+    """The most recent error, kept until a later task succeeds."""
+
+    message: str = Field(max_length=32768)
+    """What went wrong, with the Supervisely server's own words and the tail of the task's log
+    when there is one."""
+
+    reason: str = Field(max_length=1024)
+    """Why, as one CamelCase word (e.g. TaskError, Rejected, Unauthorized)."""
+
+    time: datetime
+    """When the error was observed."""
+
+    task_id: int | None = None
+    """The Supervisely task the error belongs to, if any."""
+
+
+class StartRequest(CrdModel):
+    """A start the operator is about to make, recorded before the call to Supervisely.
+
+    The marker also goes into the new task's description. If the operator dies before it can
+    record the task id, it finds the task by this marker instead of starting a second one.
+    """
+
+    marker: str = Field(min_length=1, max_length=256)
+    """Token that identifies this start; the new task's description ends with it."""
+
+    requested_at: datetime
+    """When the start was requested."""
+
+
+class SuperviselyTaskStatus(CrdModel):
+    """What the operator last observed of the task on Supervisely."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    """metadata.generation of the spec the operator last acted on."""
+
+    phase: TaskPhase | None = None
+    """Summary of the resource's state: Pending, Queued, Running, Stopping, Suspended,
+    Succeeded or Failed."""
+
+    task_id: int | None = None
+    """Id of the current (or last) Supervisely task."""
+
+    remote_status: str | None = Field(default=None, max_length=64)
+    """Status of that task as Supervisely reports it: queued, consumed, started, deployed,
+    terminating, finished, error or stopped."""
+
+    session_url: str | None = Field(default=None, max_length=2048)
+    """Link to the task's session in the Supervisely web UI."""
+
+    agent_id: int | None = None
+    """Agent the task runs on."""
+
+    module_id: int | None = None
+    """Ecosystem module id of the app (resolved from spec.appSlug when that is set)."""
+
+    started_at: datetime | None = None
+    """When the current task was started."""
+
+    finished_at: datetime | None = None
+    """When the current task ended."""
+
+    launch_hash: str | None = Field(default=None, max_length=64)
+    """Hash of the spec fields the current task was started from. When they change, the
+    operator replaces the task; policy fields (restartPolicy, backoff, suspend, deadlines,
+    deletionPolicy, credentialsSecretRef) do not count."""
+
+    start_request: StartRequest | None = None
+    """Set while a start is in flight; cleared once its task id is recorded."""
+
+    restarts: int = Field(default=0, ge=0)
+    """Tasks the operator started after an earlier one ended in error."""
+
+    last_error: LastError | None = None
+    """The most recent error."""
+
+    previous_task_ids: list[int] = Field(default_factory=list, max_length=PREVIOUS_TASK_IDS_LIMIT)
+    """Ids of earlier tasks of this resource, oldest first (the last 10)."""
+
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    """Current conditions: Ready (the task runs), Succeeded, Failed, and why not."""

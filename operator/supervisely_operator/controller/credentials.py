@@ -1,0 +1,116 @@
+"""Which Supervisely client serves a resource: the operator's own, or one from its Secret.
+
+Clients are pooled by server and token, so a thousand resources sharing one Secret share one
+connection pool. A Secret is read from the resource's own namespace only (a resource must not
+borrow another namespace's credentials) and re-read after a short cache period, so a rotated
+token takes effect without a restart.
+"""
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from supervisely_operator.api import SecretReference
+from supervisely_operator.controller.kube import KubeApi, ObjectGone
+from supervisely_operator.supervisely import ClientSettings, SuperviselyClient
+
+SERVER_ADDRESS_KEY = "SERVER_ADDRESS"
+API_TOKEN_KEY = "API_TOKEN"  # noqa: S105 - the key name, not a token
+
+
+class CredentialsUnavailable(Exception):
+    """No usable credentials for a resource; ``reason`` is a condition reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A server address and its token; the token stays masked in reprs."""
+
+    server_address: str
+    api_token: SecretStr
+
+    def key(self) -> tuple[str, str]:
+        """Pool key: the server and a digest of the token (never the token itself)."""
+        digest = hashlib.sha256(self.api_token.get_secret_value().encode()).hexdigest()
+        return (self.server_address, digest)
+
+
+class ClientPool:
+    """One Supervisely client per (server, token), made on first use, closed at shutdown."""
+
+    def __init__(
+        self,
+        *,
+        kube: KubeApi,
+        default: Credentials | None,
+        settings: ClientSettings,
+        secret_cache_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._kube = kube
+        self._default = default
+        self._settings = settings
+        self._cache_seconds = secret_cache_seconds
+        self._monotonic = monotonic
+        self._clients: dict[tuple[str, str], SuperviselyClient] = {}
+        self._secrets: dict[tuple[str, str], tuple[float, Credentials]] = {}
+
+    async def client_for(
+        self, *, namespace: str, secret_ref: SecretReference | None
+    ) -> SuperviselyClient:
+        """The client for a resource in ``namespace`` with this ``credentialsSecretRef``."""
+        if secret_ref is None:
+            if self._default is None:
+                raise CredentialsUnavailable(
+                    "CredentialsMissing",
+                    "The operator has no SERVER_ADDRESS/API_TOKEN and the resource names no "
+                    "credentialsSecretRef",
+                )
+            credentials = self._default
+        else:
+            credentials = await self._from_secret(namespace, secret_ref.name)
+        key = credentials.key()
+        if key not in self._clients:
+            try:
+                self._clients[key] = SuperviselyClient(
+                    credentials.server_address, credentials.api_token, self._settings
+                )
+            except ValueError as error:  # a malformed address or token; the text names neither
+                raise CredentialsUnavailable("CredentialsInvalid", str(error)) from None
+        return self._clients[key]
+
+    async def _from_secret(self, namespace: str, name: str) -> Credentials:
+        cached = self._secrets.get((namespace, name))
+        if cached is not None and self._monotonic() - cached[0] < self._cache_seconds:
+            return cached[1]
+        try:
+            secret = await self._kube.read_secret(namespace=namespace, name=name)
+        except ObjectGone:
+            raise CredentialsUnavailable(
+                "SecretNotFound", f"Secret {namespace}/{name} does not exist"
+            ) from None
+        missing = [key for key in (SERVER_ADDRESS_KEY, API_TOKEN_KEY) if not secret.values.get(key)]
+        if missing:
+            raise CredentialsUnavailable(
+                "SecretInvalid", f"Secret {namespace}/{name} lacks the keys {', '.join(missing)}"
+            )
+        credentials = Credentials(
+            server_address=secret.values[SERVER_ADDRESS_KEY],
+            api_token=SecretStr(secret.values[API_TOKEN_KEY]),
+        )
+        self._secrets[(namespace, name)] = (self._monotonic(), credentials)
+        return credentials
+
+    async def aclose(self) -> None:
+        """Close every pooled client."""
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()

@@ -1,0 +1,132 @@
+"""The operator's own calls to the Kubernetes API, through the official client.
+
+kopf watches and manages the finalizer; everything else the operator writes goes through here:
+status patches (conflict-checked, so a decision made on a stale object is never written),
+Secrets with credentials, and deletion after ``ttlSecondsAfterFinished``. The official client
+blocks, so calls run on a small thread pool of their own.
+
+Each public method maps to one RBAC verb; the chart's RBAC test reads ``RBAC_VERBS``.
+"""
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Final
+
+import kubernetes
+
+from supervisely_operator.api import resource
+
+RBAC_VERBS: Final = {
+    (resource.GROUP, resource.PLURAL): frozenset({"get", "delete"}),
+    (resource.GROUP, f"{resource.PLURAL}/status"): frozenset({"patch"}),
+    ("", "secrets"): frozenset({"get"}),
+}
+"""What this module calls, as (API group, resource) -> verbs, for the chart's RBAC check."""
+
+
+class StaleObject(Exception):
+    """The object changed since it was read (HTTP 409): decide again on the fresh one."""
+
+
+class ObjectGone(Exception):
+    """The object no longer exists (HTTP 404)."""
+
+
+@dataclass(frozen=True)
+class SecretData:
+    """The decoded keys of a Secret; the repr never shows values."""
+
+    values: Mapping[str, str]
+
+    def __repr__(self) -> str:
+        return f"SecretData(keys={sorted(self.values)})"
+
+
+def load_kube_config() -> kubernetes.client.ApiClient:
+    """In-cluster configuration when running in a pod, else the current kubeconfig context."""
+    configuration = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_incluster_config(client_configuration=configuration)
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config(client_configuration=configuration)
+    return kubernetes.client.ApiClient(configuration)
+
+
+class KubeApi:
+    """Thin async wrapper over the official client for the few calls the operator makes."""
+
+    def __init__(self, api_client: kubernetes.client.ApiClient, *, threads: int) -> None:
+        self._api_client = api_client
+        self._custom = kubernetes.client.CustomObjectsApi(api_client)
+        self._core = kubernetes.client.CoreV1Api(api_client)
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kube-api")
+
+    def close(self) -> None:
+        """Release the threads and the connection pool."""
+        self._pool.shutdown(wait=True)
+        self._api_client.close()
+
+    async def _call(self, function: Callable[..., Any], /, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, lambda: function(**kwargs))
+        except kubernetes.client.ApiException as error:
+            if error.status == 409:
+                raise StaleObject(str(error.reason)) from None
+            if error.status == 404:
+                raise ObjectGone(str(error.reason)) from None
+            raise
+
+    async def patch_status(
+        self, *, namespace: str, name: str, resource_version: str, status: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch ``status`` if the object is still at ``resource_version``; the new object."""
+        body = {"metadata": {"resourceVersion": resource_version}, "status": status}
+        result: dict[str, Any] = await self._call(
+            self._custom.patch_namespaced_custom_object_status,
+            group=resource.GROUP,
+            version=resource.VERSION,
+            plural=resource.PLURAL,
+            namespace=namespace,
+            name=name,
+            body=body,
+        )
+        return result
+
+    async def get(self, *, namespace: str, name: str) -> dict[str, Any]:
+        """The object as it is now."""
+        result: dict[str, Any] = await self._call(
+            self._custom.get_namespaced_custom_object,
+            group=resource.GROUP,
+            version=resource.VERSION,
+            plural=resource.PLURAL,
+            namespace=namespace,
+            name=name,
+        )
+        return result
+
+    async def delete(self, *, namespace: str, name: str, uid: str) -> None:
+        """Delete the object, but only the incarnation with this uid."""
+        options = kubernetes.client.V1DeleteOptions(
+            preconditions=kubernetes.client.V1Preconditions(uid=uid)
+        )
+        with contextlib.suppress(ObjectGone):
+            await self._call(
+                self._custom.delete_namespaced_custom_object,
+                group=resource.GROUP,
+                version=resource.VERSION,
+                plural=resource.PLURAL,
+                namespace=namespace,
+                name=name,
+                body=options,
+            )
+
+    async def read_secret(self, *, namespace: str, name: str) -> SecretData:
+        """A Secret's data, decoded."""
+        secret = await self._call(self._core.read_namespaced_secret, namespace=namespace, name=name)
+        data = secret.data or {}
+        return SecretData({key: base64.b64decode(value).decode() for key, value in data.items()})

@@ -1,0 +1,85 @@
+"""Operator-wide settings, read from the environment (the Helm chart sets them there).
+
+Credentials use the Supervisely SDK's own variable names (``SERVER_ADDRESS``, ``API_TOKEN``), so
+an existing ``.env`` of a Supervisely app works unchanged; everything else is prefixed with
+``SUPERVISELY_OPERATOR_``.
+"""
+
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from supervisely_operator.reconcile.situation import Tuning
+from supervisely_operator.supervisely import ClientSettings
+
+
+class OperatorSettings(BaseSettings):
+    """What the operator needs to know before it watches its first resource."""
+
+    model_config = SettingsConfigDict(env_prefix="SUPERVISELY_OPERATOR_", frozen=True)
+
+    server_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("SERVER_ADDRESS", "server_address")
+    )
+    """Supervisely server for resources without credentialsSecretRef."""
+
+    api_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("API_TOKEN", "api_token")
+    )
+    """API token for that server; never logged."""
+
+    namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Namespaces to watch (comma-separated); empty: all namespaces."""
+
+    peering: str | None = None
+    """kopf peering name for high availability (several replicas, one active); unset: standalone."""
+
+    poll_interval: float = Field(default=10.0, gt=0)
+    """Seconds between polls of a running task."""
+
+    transition_poll_interval: float = Field(default=2.0, gt=0)
+    """Seconds between polls while a task starts or stops."""
+
+    start_grace: float = Field(default=30.0, ge=0)
+    """Seconds a recorded start may stay invisible on Supervisely before it is made again."""
+
+    max_concurrent_passes: int = Field(default=16, ge=1)
+    """Reconcile passes running at once across all resources (bounds calls to Supervisely)."""
+
+    kube_threads: int = Field(default=8, ge=1)
+    """Threads for the blocking Kubernetes client (status writes, Secrets, deletes)."""
+
+    log_tail_lines: int = Field(default=20, ge=0)
+    """Lines of a failed task's log copied into status.lastError."""
+
+    secret_cache_seconds: float = Field(default=30.0, ge=0)
+    """How long a credentials Secret is reused before it is read again."""
+
+    request_timeout: float = Field(default=30.0, gt=0)
+    """Seconds to wait for each Supervisely reply."""
+
+    request_attempts: int = Field(default=4, ge=1)
+    """Attempts per Supervisely call before a pass reports it unavailable."""
+
+    liveness_endpoint: str | None = None
+    """kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz."""
+
+    def tuning(self) -> Tuning:
+        """The control loop's timings."""
+        return Tuning(
+            poll_interval=self.poll_interval,
+            stopping_poll_interval=self.transition_poll_interval,
+            start_grace=self.start_grace,
+        )
+
+    def client_settings(self) -> ClientSettings:
+        """Settings of every Supervisely client the operator makes."""
+        return ClientSettings(read_timeout=self.request_timeout, max_attempts=self.request_attempts)
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _split_namespaces(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

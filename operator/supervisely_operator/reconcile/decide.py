@@ -1,0 +1,427 @@
+"""The decision: given spec, status, one observation of Supervisely and the time, what next.
+
+``plan_next_step`` is the whole control logic of the operator and it is pure: no I/O, no
+clock, no globals. Every pass of the shell observes, calls it, writes the status it returns
+(when that changed), then runs the one action it asks for. Because the status is written
+*before* the action, a crash between any two steps leaves a status from which the next pass
+finds the same decision again, or a better one (see ``_settle_start_request``).
+
+The order of concerns, highest first: Supervisely unreachable (wait), a start in flight (find
+its task), deletion (stop, then release), a live task (stop it when suspended, edited or past
+its deadline; otherwise mirror it), an ended task (succeed, restart or fail), no task (start).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from supervisely_operator.api import (
+    ConditionStatus,
+    DeletionPolicy,
+    LastError,
+    RestartPolicy,
+    StartRequest,
+    SuperviselyTaskStatus,
+    TaskPhase,
+)
+from supervisely_operator.api.status import PREVIOUS_TASK_IDS_LIMIT
+from supervisely_operator.reconcile.backoff import outage_delay, restart_delay
+from supervisely_operator.reconcile.conditions import (
+    READY,
+    SYNCED,
+    Reason,
+    condition_since,
+    phase_conditions,
+    synced_condition,
+)
+from supervisely_operator.reconcile.launch import launch_hash, start_marker
+from supervisely_operator.reconcile.situation import (
+    DeleteResource,
+    Event,
+    EventType,
+    NothingToObserve,
+    Plan,
+    RemoteTask,
+    RemoteUnavailable,
+    Situation,
+    StartTask,
+    StopTask,
+    TaskGone,
+    TaskSeen,
+)
+from supervisely_operator.supervisely.models import TaskStatus
+
+QUEUED_STATUSES = frozenset({TaskStatus.QUEUED, TaskStatus.CONSUMED})
+RUNNING_STATUSES = frozenset({TaskStatus.STARTED, TaskStatus.DEPLOYED})
+ENDED_STATUSES = frozenset({TaskStatus.FINISHED, TaskStatus.ERROR, TaskStatus.STOPPED})
+
+SUSPENDED_MESSAGE = "Suspended: no task runs"
+
+#: How soon to look again when the finalizer is not on the object yet.
+FINALIZER_WAIT = 1.0
+
+
+@dataclass
+class _Draft:
+    """The status and Events one pass builds up; local to a single call, never shared."""
+
+    situation: Situation
+    status: SuperviselyTaskStatus
+    events: list[Event] = field(default_factory=list)
+
+    def update(self, **changes: Any) -> None:
+        self.status = self.status.model_copy(update=changes)
+
+    def event(self, type_: EventType, reason: str, message: str) -> None:
+        self.events.append(Event(type=type_, reason=reason, message=message))
+
+    def enter(self, phase: TaskPhase, reason: str, message: str, *, warn: bool = False) -> None:
+        """Move to ``phase``; post an Event only when phase or reason changed."""
+        before = self.situation.status
+        ready = next((c for c in before.conditions if c.type == READY), None)
+        changed = before.phase != phase or ready is None or ready.reason != reason
+        self.update(phase=phase)
+        self.update(
+            conditions=phase_conditions(
+                self.status,
+                reason=reason,
+                message=message,
+                generation=self.situation.generation,
+                now=self.situation.now,
+            )
+        )
+        if changed:
+            self.event(EventType.WARNING if warn else EventType.NORMAL, reason, message)
+
+    def synced(self) -> None:
+        """Supervisely answered this pass."""
+        self.update(
+            conditions=synced_condition(
+                self.status,
+                ok=True,
+                reason=Reason.RECONCILED,
+                message="Supervisely answered",
+                generation=self.situation.generation,
+                now=self.situation.now,
+            )
+        )
+
+    def record_error(self, *, reason: str, message: str, task_id: int | None) -> None:
+        self.update(
+            last_error=LastError(
+                message=message, reason=reason, time=self.situation.now, task_id=task_id
+            )
+        )
+
+    def plan(self, *, requeue_after: float | None, **extra: Any) -> Plan:
+        return Plan(
+            status=self.status,
+            events=tuple(self.events),
+            requeue_after=requeue_after,
+            **extra,
+        )
+
+
+def plan_next_step(situation: Situation) -> Plan:
+    """Decide the next status, the one action (if any), the Events and when to look again."""
+    status = situation.status.model_copy(update={"observed_generation": situation.generation})
+    draft = _Draft(situation, status)
+    observation = situation.observation
+    if isinstance(observation, RemoteUnavailable):
+        return _wait_for_supervisely(draft, observation)
+    if not isinstance(observation, NothingToObserve):
+        draft.synced()
+
+    if draft.status.start_request is not None:
+        waiting = _settle_start_request(draft)
+        if waiting is not None:
+            return waiting
+
+    task = observation.task if isinstance(observation, TaskSeen) else None
+    if situation.deleting:
+        return _finalize(draft, task)
+    if task is not None and task.status not in ENDED_STATUSES:
+        return _tend_live_task(draft, task)
+    if task is None and not isinstance(observation, TaskGone):
+        return _start_if_wanted(draft)
+    return _after_task_ended(draft, task)
+
+
+def _wait_for_supervisely(draft: _Draft, unavailable: RemoteUnavailable) -> Plan:
+    situation = draft.situation
+    was_synced = condition_since(situation.status, SYNCED, ConditionStatus.FALSE) is None
+    draft.update(
+        conditions=synced_condition(
+            draft.status,
+            ok=False,
+            reason=unavailable.reason,
+            message=unavailable.message,
+            generation=situation.generation,
+            now=situation.now,
+        )
+    )
+    if was_synced:
+        draft.event(EventType.WARNING, unavailable.reason, unavailable.message)
+    since = condition_since(draft.status, SYNCED, ConditionStatus.FALSE) or situation.now
+    tuning = situation.tuning
+    delay = outage_delay(
+        since=since,
+        now=situation.now,
+        minimum=tuning.unavailable_min_delay,
+        maximum=tuning.unavailable_max_delay,
+    )
+    return draft.plan(requeue_after=delay)
+
+
+def _settle_start_request(draft: _Draft) -> Plan | None:
+    """A start was recorded but its task id was not: adopt its task, or wait, or forget it."""
+    situation = draft.situation
+    request = draft.status.start_request
+    assert request is not None
+    observation = situation.observation
+    if isinstance(observation, TaskSeen):
+        task = observation.task
+        draft.update(
+            task_id=task.task_id,
+            start_request=None,
+            started_at=task.started_at or request.requested_at,
+        )
+        draft.event(
+            EventType.NORMAL,
+            Reason.ADOPTED,
+            f"Found task {task.task_id}, started before the operator could record it",
+        )
+        return None
+    grace_ends = request.requested_at + timedelta(seconds=situation.tuning.start_grace)
+    if situation.now < grace_ends:
+        # The start may have reached Supervisely without showing up in its lists yet.
+        wait = (grace_ends - situation.now).total_seconds()
+        return draft.plan(requeue_after=min(wait, situation.tuning.stopping_poll_interval))
+    draft.update(start_request=None)
+    return None
+
+
+def _finalize(draft: _Draft, task: RemoteTask | None) -> Plan:
+    situation = draft.situation
+    tuning = situation.tuning
+    if situation.spec.deletion_policy is DeletionPolicy.ORPHAN:
+        if task is not None and task.status not in ENDED_STATUSES:
+            draft.event(
+                EventType.NORMAL,
+                Reason.DELETING,
+                f"Leaving task {task.task_id} running (deletionPolicy: Orphan)",
+            )
+        return draft.plan(requeue_after=None, release=True)
+    if task is None or task.status in ENDED_STATUSES:
+        return draft.plan(requeue_after=None, release=True)
+    if task.status is TaskStatus.TERMINATING:
+        draft.enter(TaskPhase.STOPPING, Reason.DELETING, f"Waiting for task {task.task_id} to stop")
+        return draft.plan(requeue_after=tuning.stopping_poll_interval)
+    draft.enter(
+        TaskPhase.STOPPING, Reason.DELETING, f"Stopping task {task.task_id}: resource deleted"
+    )
+    return draft.plan(
+        requeue_after=tuning.stopping_poll_interval, action=StopTask(task_id=task.task_id)
+    )
+
+
+def _deadline(draft: _Draft) -> datetime | None:
+    seconds = draft.situation.spec.active_deadline_seconds
+    started = draft.status.started_at
+    if seconds is None or started is None:
+        return None
+    return started + timedelta(seconds=seconds)
+
+
+def _tend_live_task(draft: _Draft, task: RemoteTask) -> Plan:
+    situation = draft.situation
+    tuning = situation.tuning
+    draft.update(remote_status=task.raw_status)
+    if task.agent_id is not None:
+        draft.update(agent_id=task.agent_id)
+    deadline = _deadline(draft)
+    stop_because: tuple[str, str] | None = None
+    if situation.spec.suspend:
+        stop_because = (Reason.SUSPENDED, f"Stopping task {task.task_id}: suspended")
+    elif launch_hash(situation.spec) != draft.status.launch_hash:
+        stop_because = (
+            Reason.SPEC_CHANGED,
+            f"Stopping task {task.task_id} to start one from the new spec",
+        )
+    elif deadline is not None and situation.now >= deadline:
+        message = (
+            f"Task {task.task_id} ran past activeDeadlineSeconds "
+            f"({situation.spec.active_deadline_seconds}s)"
+        )
+        stop_because = (Reason.DEADLINE_EXCEEDED, message)
+        if not _error_recorded(draft, Reason.DEADLINE_EXCEEDED, task.task_id):
+            draft.record_error(
+                reason=Reason.DEADLINE_EXCEEDED, message=message, task_id=task.task_id
+            )
+
+    if task.status is TaskStatus.TERMINATING:
+        reason = stop_because[0] if stop_because else Reason.STOPPING
+        draft.enter(TaskPhase.STOPPING, reason, f"Task {task.task_id} is stopping")
+        return draft.plan(requeue_after=tuning.stopping_poll_interval)
+    if stop_because is not None:
+        reason, message = stop_because
+        draft.enter(TaskPhase.STOPPING, reason, message, warn=reason == Reason.DEADLINE_EXCEEDED)
+        return draft.plan(
+            requeue_after=tuning.stopping_poll_interval, action=StopTask(task_id=task.task_id)
+        )
+
+    if task.status in QUEUED_STATUSES:
+        draft.enter(TaskPhase.QUEUED, Reason.QUEUED, f"Task {task.task_id} is {task.raw_status}")
+        return draft.plan(requeue_after=tuning.stopping_poll_interval)
+    if task.status in RUNNING_STATUSES:
+        draft.enter(TaskPhase.RUNNING, Reason.RUNNING, f"Task {task.task_id} is {task.raw_status}")
+    requeue = tuning.poll_interval
+    if deadline is not None:
+        requeue = min(requeue, max((deadline - situation.now).total_seconds(), 0.0))
+    return draft.plan(requeue_after=requeue)
+
+
+def _error_recorded(draft: _Draft, reason: str, task_id: int | None) -> bool:
+    error = draft.status.last_error
+    return error is not None and error.reason == reason and error.task_id == task_id
+
+
+def _after_task_ended(draft: _Draft, task: RemoteTask | None) -> Plan:
+    situation = draft.situation
+    spec = situation.spec
+    task_id = task.task_id if task is not None else draft.status.task_id
+    assert task_id is not None
+    finished_at = draft.status.finished_at or (task.finished_at if task else None) or situation.now
+    draft.update(finished_at=finished_at)
+    if task is not None:
+        draft.update(remote_status=task.raw_status)
+
+    if spec.suspend:
+        _retire_current_task(draft)
+        draft.enter(TaskPhase.SUSPENDED, Reason.SUSPENDED, SUSPENDED_MESSAGE)
+        return draft.plan(requeue_after=None)
+    if launch_hash(spec) != draft.status.launch_hash:
+        return _start(draft, reason=Reason.SPEC_CHANGED, restarts=0)
+    if task is not None and task.status is TaskStatus.FINISHED:
+        draft.update(last_error=None)
+        draft.enter(TaskPhase.SUCCEEDED, Reason.FINISHED, f"Task {task_id} finished")
+        return _expire_when_due(draft)
+    if _error_recorded(draft, Reason.DEADLINE_EXCEEDED, task_id):
+        assert draft.status.last_error is not None
+        draft.enter(
+            TaskPhase.FAILED, Reason.DEADLINE_EXCEEDED, draft.status.last_error.message, warn=True
+        )
+        return _expire_when_due(draft)
+
+    failure, message = _why_it_ended(task, task_id)
+    fresh_error = not _error_recorded(draft, failure, task_id)
+    if fresh_error:
+        draft.record_error(reason=failure, message=message, task_id=task_id)
+    attach = task_id if fresh_error and failure == Reason.TASK_ERROR else None
+
+    restarts, limit = draft.status.restarts, spec.backoff.limit
+    if spec.restart_policy is RestartPolicy.ON_ERROR and restarts < limit:
+        assert draft.status.last_error is not None
+        due = draft.status.last_error.time + restart_delay(spec.backoff, restarts=restarts)
+        if situation.now >= due:
+            return _start(draft, reason=Reason.RESTARTING, restarts=restarts + 1)
+        draft.enter(
+            TaskPhase.PENDING,
+            Reason.RESTARTING,
+            f"{message}; restart {restarts + 1} of {limit} at {due.isoformat()}",
+            warn=True,
+        )
+        wait = (due - situation.now).total_seconds()
+        return draft.plan(requeue_after=wait, attach_log_tail_of=attach)
+
+    if spec.restart_policy is RestartPolicy.ON_ERROR:
+        failure, message = Reason.BACKOFF_LIMIT_EXCEEDED, f"{message}; no restart left ({limit})"
+    draft.enter(TaskPhase.FAILED, failure, message, warn=True)
+    return _expire_when_due(draft, attach_log_tail_of=attach)
+
+
+def _why_it_ended(task: RemoteTask | None, task_id: int) -> tuple[str, str]:
+    if task is None:
+        return Reason.TASK_LOST, f"Task {task_id} no longer exists on Supervisely"
+    if task.status is TaskStatus.ERROR:
+        return Reason.TASK_ERROR, f"Task {task_id} ended with status error"
+    return Reason.STOPPED_EXTERNALLY, f"Task {task_id} was stopped outside the operator"
+
+
+def _start_if_wanted(draft: _Draft) -> Plan:
+    """No task exists for this resource: start one unless something says not (yet)."""
+    situation = draft.situation
+    status = draft.status
+    if situation.spec.suspend:
+        draft.enter(TaskPhase.SUSPENDED, Reason.SUSPENDED, SUSPENDED_MESSAGE)
+        return draft.plan(requeue_after=None)
+    same_spec = status.launch_hash == launch_hash(situation.spec)
+    if same_spec and status.phase is TaskPhase.FAILED:
+        return _expire_when_due(draft)  # Supervisely refused this spec; only an edit helps
+    failing_since = condition_since(status, SYNCED, ConditionStatus.FALSE)
+    if same_spec and failing_since is not None and status.last_error is not None:
+        wait = outage_delay(
+            since=failing_since,
+            now=status.last_error.time,
+            minimum=situation.tuning.unavailable_min_delay,
+            maximum=situation.tuning.unavailable_max_delay,
+        )
+        due = status.last_error.time + timedelta(seconds=wait)
+        if situation.now < due:
+            return draft.plan(requeue_after=(due - situation.now).total_seconds())
+    return _start(draft, reason=Reason.STARTING, restarts=status.restarts if same_spec else 0)
+
+
+def _retire_current_task(draft: _Draft) -> None:
+    """Move the current task id to the bounded history."""
+    current = draft.status.task_id
+    if current is None:
+        return
+    history = [*draft.status.previous_task_ids, current][-PREVIOUS_TASK_IDS_LIMIT:]
+    draft.update(task_id=None, previous_task_ids=history)
+
+
+def _start(draft: _Draft, *, reason: str, restarts: int) -> Plan:
+    """Record the start request, then ask for the start: the mark lands before the call."""
+    situation = draft.situation
+    if not situation.protected:
+        return draft.plan(requeue_after=FINALIZER_WAIT)
+    marker = start_marker(situation.resource, at=situation.now)
+    previous = draft.status.task_id
+    _retire_current_task(draft)
+    draft.update(
+        start_request=StartRequest(marker=marker, requested_at=situation.now),
+        launch_hash=launch_hash(situation.spec),
+        restarts=restarts,
+        remote_status=None,
+        session_url=None,
+        started_at=None,
+        finished_at=None,
+    )
+    messages = {
+        Reason.RESTARTING: f"Restarting after task {previous} ended (restart {restarts})",
+        Reason.SPEC_CHANGED: "Starting a task from the changed spec",
+    }
+    message = messages.get(reason, "Starting a task on Supervisely")
+    draft.enter(TaskPhase.PENDING, reason, message)
+    return draft.plan(
+        requeue_after=situation.tuning.stopping_poll_interval, action=StartTask(marker=marker)
+    )
+
+
+def _expire_when_due(draft: _Draft, *, attach_log_tail_of: int | None = None) -> Plan:
+    """Terminal phase: delete the resource once ttlSecondsAfterFinished has passed."""
+    situation = draft.situation
+    ttl = situation.spec.ttl_seconds_after_finished
+    finished_at = draft.status.finished_at
+    if ttl is None or finished_at is None:
+        return draft.plan(requeue_after=None, attach_log_tail_of=attach_log_tail_of)
+    due = finished_at + timedelta(seconds=ttl)
+    if situation.now >= due:
+        draft.event(EventType.NORMAL, Reason.EXPIRED, f"Deleting: finished more than {ttl}s ago")
+        return draft.plan(
+            requeue_after=None, action=DeleteResource(), attach_log_tail_of=attach_log_tail_of
+        )
+    return draft.plan(
+        requeue_after=(due - situation.now).total_seconds(), attach_log_tail_of=attach_log_tail_of
+    )

@@ -1,0 +1,159 @@
+"""The inputs and outputs of the decision, as plain immutable values.
+
+A :class:`Situation` is everything the decision may look at: the resource's spec and status,
+one observation of the remote side, and the time. A :class:`Plan` is everything it may ask for:
+the next status, at most one remote action, Events, and when to look again. Nothing here does
+I/O, so the decision is a function from one value to another.
+"""
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from supervisely_operator.api import SuperviselyTaskSpec, SuperviselyTaskStatus
+from supervisely_operator.supervisely.models import TaskStatus
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    """Which SuperviselyTask this is; the uid tells two objects of the same name apart."""
+
+    namespace: str
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class RemoteTask:
+    """One task as Supervisely reported it; ``status`` is None for a status we do not know."""
+
+    task_id: int
+    status: TaskStatus | None
+    raw_status: str
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    agent_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TaskSeen:
+    """The task the status points at (or the one carrying the start marker) exists."""
+
+    task: RemoteTask
+
+
+@dataclass(frozen=True)
+class TaskGone:
+    """Supervisely answered 404 for the task id in the status."""
+
+    task_id: int
+
+
+@dataclass(frozen=True)
+class StartNotFound:
+    """No task carries the marker of the recorded start request."""
+
+    marker: str
+
+
+@dataclass(frozen=True)
+class NothingToObserve:
+    """The status names no task and no start in flight."""
+
+
+@dataclass(frozen=True)
+class RemoteUnavailable:
+    """Supervisely could not be asked: unreachable, overloaded, or it refused our credentials."""
+
+    reason: str
+    message: str
+
+
+Observation = TaskSeen | TaskGone | StartNotFound | NothingToObserve | RemoteUnavailable
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Timings of the control loop, in seconds; operator-wide settings, not per resource."""
+
+    poll_interval: float = 10.0
+    """How often a live task is polled."""
+    stopping_poll_interval: float = 2.0
+    """How often a task is polled while it starts or stops (things change quickly then)."""
+    start_grace: float = 30.0
+    """How long a recorded start may stay invisible on Supervisely before it is made again."""
+    unavailable_min_delay: float = 2.0
+    """First retry after Supervisely was unavailable; later ones wait as long as the outage."""
+    unavailable_max_delay: float = 300.0
+    """Cap of the wait between retries while Supervisely stays unavailable."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Situation:
+    """Everything the decision may look at."""
+
+    resource: ResourceRef
+    generation: int
+    spec: SuperviselyTaskSpec
+    status: SuperviselyTaskStatus
+    observation: Observation
+    now: datetime
+    deleting: bool = False
+    protected: bool = True
+    """The resource carries the operator's finalizer, so a task started now cannot be orphaned
+    by a deletion that races the start."""
+    tuning: Tuning = field(default_factory=Tuning)
+
+
+@dataclass(frozen=True)
+class StartTask:
+    """Start a task from the spec; the marker goes into its description."""
+
+    marker: str
+
+
+@dataclass(frozen=True)
+class StopTask:
+    """Ask Supervisely to stop this task."""
+
+    task_id: int
+
+
+@dataclass(frozen=True)
+class DeleteResource:
+    """Delete the SuperviselyTask itself (ttlSecondsAfterFinished ran out)."""
+
+
+Action = StartTask | StopTask | DeleteResource
+
+
+class EventType(enum.StrEnum):
+    """Kubernetes Event types."""
+
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to post about the resource."""
+
+    type: EventType
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """What to do next. The shell writes ``status`` (when it changed), then runs ``action``."""
+
+    status: SuperviselyTaskStatus
+    action: Action | None = None
+    events: tuple[Event, ...] = ()
+    requeue_after: float | None
+    """Seconds until the next pass, unless an event about the resource comes first; None: only
+    an event (a spec edit, a deletion) brings the next pass, as nothing remote will change."""
+    attach_log_tail_of: int | None = None
+    """Append the tail of this task's log to ``status.lastError.message`` before writing."""
+    release: bool = False
+    """Deletion is complete on the remote side: the finalizer may be removed."""

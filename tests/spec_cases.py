@@ -1,0 +1,141 @@
+"""Valid and invalid SuperviselyTask specs, shared by the model tests and the admission tests.
+
+Each invalid case names the field or rule the user must fix; both pydantic and the real API
+server must refuse it with a message that contains ``mentions``.
+"""
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+
+Spec = dict[str, Any]
+
+
+def example_objects() -> list[dict[str, Any]]:
+    """Every object in examples/, in file order."""
+    return [
+        document
+        for path in sorted(EXAMPLES_DIR.glob("*.yaml"))
+        for document in yaml.safe_load_all(path.read_text())
+        if document
+    ]
+
+
+def minimal_spec() -> Spec:
+    return {"moduleId": 101, "workspaceId": 1}
+
+
+@dataclass(frozen=True)
+class InvalidCase:
+    name: str
+    why: str
+    mutate: Callable[[Spec], None]
+    mentions: str
+
+    def spec(self) -> Spec:
+        spec = copy.deepcopy(minimal_spec())
+        self.mutate(spec)
+        return spec
+
+
+def _set(path: str, value: Any) -> Callable[[Spec], None]:
+    def mutate(spec: Spec) -> None:
+        *parents, leaf = path.split(".")
+        node = spec
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+
+    return mutate
+
+
+def _drop(key: str) -> Callable[[Spec], None]:
+    return lambda spec: spec.pop(key)
+
+
+INVALID_CASES = [
+    InvalidCase(
+        "module-and-slug",
+        "an app is named once, by module id or by slug",
+        _set("appSlug", "supervisely-ecosystem/sim-train-finishes"),
+        "exactly one of moduleId and appSlug",
+    ),
+    InvalidCase(
+        "neither-module-nor-slug",
+        "without an app there is nothing to start",
+        _drop("moduleId"),
+        "exactly one of moduleId and appSlug",
+    ),
+    InvalidCase(
+        "missing-workspace",
+        "every task runs in a workspace",
+        _drop("workspaceId"),
+        "workspaceId",
+    ),
+    InvalidCase(
+        "negative-cpu-limit",
+        "resource limits are non-negative",
+        _set("kubernetesSettings.limitCpus", -1),
+        "limitCpus",
+    ),
+    InvalidCase(
+        "negative-memory-limit",
+        "resource limits are non-negative",
+        _set("kubernetesSettings.limitMemoryGb", -8),
+        "limitMemoryGb",
+    ),
+    InvalidCase(
+        "gpu-percent-over-100",
+        "a percentage is at most 100",
+        _set("kubernetesSettings.limitGpuCoresPerc", 101),
+        "limitGpuCoresPerc",
+    ),
+    InvalidCase(
+        "cpu-request-over-limit",
+        "a pod cannot request more than its limit",
+        lambda spec: spec.update(kubernetesSettings={"requestCpus": 8, "limitCpus": 4}),
+        "requestCpus must not exceed limitCpus",
+    ),
+    InvalidCase(
+        "unknown-log-level",
+        "Supervisely knows four log levels",
+        _set("logLevel", "verbose"),
+        "logLevel",
+    ),
+    InvalidCase(
+        "several-users-without-shared-session",
+        "Supervisely would start one task per user, but a resource owns one task",
+        _set("usersIds", [1, 2]),
+        "multiUserSession",
+    ),
+    InvalidCase(
+        "backoff-initial-over-max",
+        "the first delay cannot exceed the cap",
+        _set("backoff", {"initialDelaySeconds": 600, "maxDelaySeconds": 60}),
+        "initialDelaySeconds must not exceed maxDelaySeconds",
+    ),
+    InvalidCase(
+        "slug-without-owner",
+        "ecosystem slugs are owner/name",
+        lambda spec: (spec.pop("moduleId"), spec.update(appSlug="hello-world-app")),
+        "appSlug",
+    ),
+    InvalidCase(
+        "unknown-restart-policy",
+        "the operator restarts Never or OnError",
+        _set("restartPolicy", "Always"),
+        "restartPolicy",
+    ),
+    InvalidCase(
+        "zero-workspace",
+        "Supervisely ids start at 1",
+        _set("workspaceId", 0),
+        "workspaceId",
+    ),
+]

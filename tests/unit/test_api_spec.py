@@ -1,0 +1,101 @@
+"""The SuperviselyTask models: examples parse, defaults hold, bad specs are refused clearly."""
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from supervisely_operator.api import (
+    DeletionPolicy,
+    KubernetesSettings,
+    LogLevel,
+    RestartPolicy,
+    ServerRestartPolicy,
+    SuperviselyTask,
+    SuperviselyTaskSpec,
+    SuperviselyTaskStatus,
+)
+
+from spec_cases import INVALID_CASES, InvalidCase, example_objects, minimal_spec
+
+
+@pytest.mark.parametrize("obj", example_objects(), ids=lambda obj: obj["metadata"]["name"])
+def test_every_example_is_a_valid_task(obj: dict[str, Any]) -> None:
+    task = SuperviselyTask.model_validate(obj)
+    assert task.kind == "SuperviselyTask"
+    assert task.spec.workspace_id >= 1
+
+
+def test_examples_cover_the_main_jobs() -> None:
+    specs = [SuperviselyTaskSpec.model_validate(obj["spec"]) for obj in example_objects()]
+    assert any(spec.app_slug for spec in specs), "an app named by slug"
+    assert any(spec.module_id for spec in specs), "an app named by module id"
+    assert any(spec.kubernetes_settings for spec in specs), "one with KubernetesSettings"
+    assert any(spec.multi_user_session for spec in specs), "a shared session"
+
+
+def test_defaults_are_the_sdk_defaults_and_the_operator_policy() -> None:
+    spec = SuperviselyTaskSpec.model_validate(minimal_spec())
+    assert spec.log_level is LogLevel.INFO
+    assert spec.server_restart_policy is ServerRestartPolicy.NEVER
+    assert spec.users_ids == []
+    assert spec.params == {}
+    assert (spec.is_branch, spec.multi_user_session, spec.limit_by_workspace) == (False,) * 3
+    assert spec.restart_policy is RestartPolicy.ON_ERROR
+    assert (spec.backoff.limit, spec.backoff.initial_delay_seconds) == (3, 10)
+    assert spec.backoff.max_delay_seconds == 300
+    assert spec.deletion_policy is DeletionPolicy.STOP
+    assert spec.suspend is False
+    assert spec.agent_id is None
+    assert spec.credentials_secret_ref is None
+
+
+def test_wire_form_is_camel_case_and_omits_unset_fields() -> None:
+    spec = SuperviselyTaskSpec.model_validate(
+        {**minimal_spec(), "kubernetesSettings": {"limitGpuMemoryMb": 4000}}
+    )
+    wire = spec.to_wire()
+    assert wire["kubernetesSettings"] == {"limitGpuMemoryMb": 4000}
+    assert wire["restartPolicy"] == "OnError"
+    assert "agentId" not in wire
+    assert SuperviselyTaskSpec.model_validate(wire) == spec
+
+
+def test_python_names_are_accepted_too() -> None:
+    spec = SuperviselyTaskSpec(module_id=7, workspace_id=3, users_ids=[4])
+    assert spec.to_wire()["usersIds"] == [4]
+
+
+@pytest.mark.parametrize("case", INVALID_CASES, ids=lambda case: case.name)
+def test_invalid_spec_is_refused_naming_what_to_fix(case: InvalidCase) -> None:
+    with pytest.raises(ValidationError) as raised:
+        SuperviselyTaskSpec.model_validate(case.spec())
+    assert case.mentions in str(raised.value), case.why
+
+
+def test_a_single_user_needs_no_shared_session() -> None:
+    spec = SuperviselyTaskSpec.model_validate({**minimal_spec(), "usersIds": [5]})
+    assert spec.users_ids == [5]
+
+
+limits = st.integers(min_value=0, max_value=1024) | st.none()
+
+
+@given(request=limits, limit=limits)
+def test_cpu_request_rule_accepts_exactly_request_within_limit(
+    request: int | None, limit: int | None
+) -> None:
+    acceptable = request is None or limit is None or request <= limit
+    try:
+        KubernetesSettings(request_cpus=request, limit_cpus=limit)
+    except ValidationError:
+        assert not acceptable
+    else:
+        assert acceptable
+
+
+def test_status_defaults_are_empty_and_serialise_compactly() -> None:
+    status = SuperviselyTaskStatus()
+    assert status.to_wire() == {"restarts": 0, "previousTaskIds": [], "conditions": []}

@@ -1,0 +1,502 @@
+"""The decision, as a table: each case is a situation, the expected plan, and why."""
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from supervisely_operator.api import (
+    ConditionStatus,
+    LastError,
+    StartRequest,
+    SuperviselyTaskSpec,
+    SuperviselyTaskStatus,
+    TaskPhase,
+)
+from supervisely_operator.reconcile.conditions import FAILED, READY, SUCCEEDED, SYNCED, Reason
+from supervisely_operator.reconcile.decide import plan_next_step
+from supervisely_operator.reconcile.launch import launch_hash
+from supervisely_operator.reconcile.situation import (
+    DeleteResource,
+    NothingToObserve,
+    Observation,
+    Plan,
+    RemoteTask,
+    RemoteUnavailable,
+    ResourceRef,
+    Situation,
+    StartNotFound,
+    StartTask,
+    StopTask,
+    TaskGone,
+    TaskSeen,
+    Tuning,
+)
+from supervisely_operator.supervisely.models import TaskStatus
+
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+RESOURCE = ResourceRef(namespace="ml", name="train", uid="0b1c2d3e")
+TUNING = Tuning()
+
+
+def spec(**overrides: Any) -> SuperviselyTaskSpec:
+    return SuperviselyTaskSpec.model_validate({"moduleId": 101, "workspaceId": 1, **overrides})
+
+
+SPEC = spec()
+HASH = launch_hash(SPEC)
+
+
+def status(**fields: Any) -> SuperviselyTaskStatus:
+    return SuperviselyTaskStatus.model_validate(fields)
+
+
+def running_status(task_id: int = 7, **fields: Any) -> SuperviselyTaskStatus:
+    base = {
+        "taskId": task_id,
+        "launchHash": HASH,
+        "phase": "Running",
+        "remoteStatus": "started",
+        "startedAt": NOW - timedelta(minutes=5),
+    }
+    return status(**{**base, **fields})
+
+
+def seen(task_id: int = 7, remote: TaskStatus | None = TaskStatus.STARTED) -> TaskSeen:
+    return TaskSeen(RemoteTask(task_id=task_id, status=remote, raw_status=str(remote or "odd")))
+
+
+def situation(
+    *,
+    spec_: SuperviselyTaskSpec = SPEC,
+    status_: SuperviselyTaskStatus | None = None,
+    observation: Observation | None = None,
+    now: datetime = NOW,
+    deleting: bool = False,
+    protected: bool = True,
+) -> Situation:
+    return Situation(
+        resource=RESOURCE,
+        generation=2,
+        spec=spec_,
+        status=status_ or SuperviselyTaskStatus(),
+        observation=observation or NothingToObserve(),
+        now=now,
+        deleting=deleting,
+        protected=protected,
+        tuning=TUNING,
+    )
+
+
+def condition(plan: Plan, type_: str) -> ConditionStatus | None:
+    return next((c.status for c in plan.status.conditions if c.type == type_), None)
+
+
+@dataclass(frozen=True)
+class Case:
+    why: str
+    situation: Situation
+    action: type | None
+    phase: TaskPhase | None
+    release: bool = False
+
+
+CASES = [
+    Case(
+        "a new resource starts a task, marking the start before making it",
+        situation(),
+        StartTask,
+        TaskPhase.PENDING,
+    ),
+    Case(
+        "no start may happen before the finalizer protects the resource",
+        situation(protected=False),
+        None,
+        None,
+    ),
+    Case(
+        "a suspended new resource starts nothing",
+        situation(spec_=spec(suspend=True)),
+        None,
+        TaskPhase.SUSPENDED,
+    ),
+    Case(
+        "a queued task is mirrored as Queued",
+        situation(
+            status_=running_status(phase="Queued"), observation=seen(remote=TaskStatus.QUEUED)
+        ),
+        None,
+        TaskPhase.QUEUED,
+    ),
+    Case(
+        "a deployed serving app counts as running",
+        situation(status_=running_status(), observation=seen(remote=TaskStatus.DEPLOYED)),
+        None,
+        TaskPhase.RUNNING,
+    ),
+    Case(
+        "an unknown remote status is watched, not acted on",
+        situation(status_=running_status(), observation=seen(remote=None)),
+        None,
+        TaskPhase.RUNNING,
+    ),
+    Case(
+        "suspending a running task stops it",
+        situation(spec_=spec(suspend=True), status_=running_status(), observation=seen()),
+        StopTask,
+        TaskPhase.STOPPING,
+    ),
+    Case(
+        "a stopped task of a suspended resource leaves it Suspended",
+        situation(
+            spec_=spec(suspend=True),
+            status_=running_status(phase="Stopping"),
+            observation=seen(remote=TaskStatus.STOPPED),
+        ),
+        None,
+        TaskPhase.SUSPENDED,
+    ),
+    Case(
+        "editing a launch field stops the running task",
+        situation(spec_=spec(params={"epochs": 9}), status_=running_status(), observation=seen()),
+        StopTask,
+        TaskPhase.STOPPING,
+    ),
+    Case(
+        "editing only policy fields leaves the running task alone",
+        situation(
+            spec_=spec(backoff={"limit": 9}, restartPolicy="Never"),
+            status_=running_status(),
+            observation=seen(),
+        ),
+        None,
+        TaskPhase.RUNNING,
+    ),
+    Case(
+        "once the old task stopped, the edited spec starts a new one",
+        situation(
+            spec_=spec(params={"epochs": 9}),
+            status_=running_status(phase="Stopping"),
+            observation=seen(remote=TaskStatus.STOPPED),
+        ),
+        StartTask,
+        TaskPhase.PENDING,
+    ),
+    Case(
+        "a task past its deadline is stopped",
+        situation(
+            spec_=spec(activeDeadlineSeconds=60), status_=running_status(), observation=seen()
+        ),
+        StopTask,
+        TaskPhase.STOPPING,
+    ),
+    Case(
+        "a task that finished makes the resource Succeeded",
+        situation(status_=running_status(), observation=seen(remote=TaskStatus.FINISHED)),
+        None,
+        TaskPhase.SUCCEEDED,
+    ),
+    Case(
+        "an errored task is restarted only after the backoff delay",
+        situation(status_=running_status(), observation=seen(remote=TaskStatus.ERROR)),
+        None,
+        TaskPhase.PENDING,
+    ),
+    Case(
+        "an errored task with restartPolicy Never fails the resource",
+        situation(
+            spec_=spec(restartPolicy="Never"),
+            status_=running_status(),
+            observation=seen(remote=TaskStatus.ERROR),
+        ),
+        None,
+        TaskPhase.FAILED,
+    ),
+    Case(
+        "with the backoff limit reached, an error fails the resource",
+        situation(status_=running_status(restarts=3), observation=seen(remote=TaskStatus.ERROR)),
+        None,
+        TaskPhase.FAILED,
+    ),
+    Case(
+        "a task that vanished (404) is handled like an error under OnError",
+        situation(status_=running_status(), observation=TaskGone(7)),
+        None,
+        TaskPhase.PENDING,
+    ),
+    Case(
+        "a task stopped by someone else, with restartPolicy Never, fails the resource",
+        situation(
+            spec_=spec(restartPolicy="Never"),
+            status_=running_status(),
+            observation=seen(remote=TaskStatus.STOPPED),
+        ),
+        None,
+        TaskPhase.FAILED,
+    ),
+    Case(
+        "a start that Supervisely refused stays Failed until the spec changes",
+        situation(
+            status_=status(phase="Failed", launchHash=HASH, finishedAt=NOW),
+        ),
+        None,
+        TaskPhase.FAILED,
+    ),
+    Case(
+        "a refused start is made again once the spec changed",
+        situation(
+            spec_=spec(moduleId=102),
+            status_=status(phase="Failed", launchHash=HASH, finishedAt=NOW),
+        ),
+        StartTask,
+        TaskPhase.PENDING,
+    ),
+    Case(
+        "deleting with a live task stops it and keeps the finalizer",
+        situation(status_=running_status(), observation=seen(), deleting=True),
+        StopTask,
+        TaskPhase.STOPPING,
+    ),
+    Case(
+        "deleting while the task terminates waits, keeping the finalizer",
+        situation(
+            status_=running_status(),
+            observation=seen(remote=TaskStatus.TERMINATING),
+            deleting=True,
+        ),
+        None,
+        TaskPhase.STOPPING,
+    ),
+    Case(
+        "deleting after the task ended releases the finalizer",
+        situation(
+            status_=running_status(), observation=seen(remote=TaskStatus.STOPPED), deleting=True
+        ),
+        None,
+        TaskPhase.RUNNING,
+        release=True,
+    ),
+    Case(
+        "deletionPolicy Orphan releases at once and leaves the task running",
+        situation(
+            spec_=spec(deletionPolicy="Orphan"),
+            status_=running_status(),
+            observation=seen(),
+            deleting=True,
+        ),
+        None,
+        TaskPhase.RUNNING,
+        release=True,
+    ),
+    Case(
+        "deleting a resource that never started anything releases it",
+        situation(deleting=True),
+        None,
+        None,
+        release=True,
+    ),
+    Case(
+        "deleting while Supervisely is unreachable keeps the finalizer",
+        situation(
+            status_=running_status(),
+            observation=RemoteUnavailable("Unavailable", "connection refused"),
+            deleting=True,
+        ),
+        None,
+        TaskPhase.RUNNING,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.why)
+def test_decision_table(case: Case) -> None:
+    plan = plan_next_step(case.situation)
+    assert type(plan.action) is case.action if case.action else plan.action is None, case.why
+    assert plan.status.phase == case.phase, case.why
+    assert plan.release is case.release, case.why
+    assert plan.status.observed_generation == 2
+
+
+def test_start_records_its_marker_before_the_call() -> None:
+    plan = plan_next_step(situation())
+    assert isinstance(plan.action, StartTask)
+    assert plan.status.start_request == StartRequest(marker=plan.action.marker, requested_at=NOW)
+    assert plan.status.task_id is None
+    assert plan.status.launch_hash == HASH
+    assert plan.action.marker.startswith("supervisely-operator:0b1c2d3e:")
+
+
+def test_a_start_in_flight_whose_task_shows_up_is_adopted_not_repeated() -> None:
+    request = StartRequest(marker="m", requested_at=NOW - timedelta(seconds=3))
+    plan = plan_next_step(
+        situation(
+            status_=status(startRequest=request.to_wire(), launchHash=HASH, phase="Pending"),
+            observation=seen(task_id=41, remote=TaskStatus.STARTED),
+        )
+    )
+    assert plan.action is None
+    assert (plan.status.task_id, plan.status.start_request) == (41, None)
+    assert plan.status.phase is TaskPhase.RUNNING
+    assert Reason.ADOPTED in [event.reason for event in plan.events]
+
+
+def test_a_start_in_flight_not_yet_visible_is_waited_for_within_the_grace() -> None:
+    request = StartRequest(marker="m", requested_at=NOW - timedelta(seconds=3))
+    plan = plan_next_step(
+        situation(
+            status_=status(startRequest=request.to_wire(), launchHash=HASH, phase="Pending"),
+            observation=StartNotFound("m"),
+        )
+    )
+    assert plan.action is None
+    assert plan.status.start_request == request
+    assert plan.requeue_after == TUNING.stopping_poll_interval
+
+
+def test_a_start_that_never_reached_supervisely_is_made_again_after_the_grace() -> None:
+    request = StartRequest(marker="m", requested_at=NOW - timedelta(seconds=TUNING.start_grace + 1))
+    plan = plan_next_step(
+        situation(
+            status_=status(startRequest=request.to_wire(), launchHash=HASH, phase="Pending"),
+            observation=StartNotFound("m"),
+        )
+    )
+    assert isinstance(plan.action, StartTask)
+    assert plan.action.marker != "m"
+
+
+def test_restart_after_backoff_counts_and_keeps_history() -> None:
+    error = LastError(
+        message="x", reason=Reason.TASK_ERROR, time=NOW - timedelta(seconds=11), task_id=7
+    )
+    plan = plan_next_step(
+        situation(
+            status_=running_status(lastError=error.to_wire(), previousTaskIds=[5, 6]),
+            observation=seen(remote=TaskStatus.ERROR),
+        )
+    )
+    assert isinstance(plan.action, StartTask)
+    assert plan.status.restarts == 1
+    assert plan.status.previous_task_ids == [5, 6, 7]
+    assert plan.status.task_id is None
+
+
+def test_backoff_doubles_per_restart_and_asks_for_the_log_tail_once() -> None:
+    first = plan_next_step(
+        situation(status_=running_status(restarts=2), observation=seen(remote=TaskStatus.ERROR))
+    )
+    assert first.requeue_after == 40.0  # 10 s doubled twice
+    assert first.attach_log_tail_of == 7
+    assert first.status.last_error is not None
+    assert first.status.last_error.reason == Reason.TASK_ERROR
+    again = plan_next_step(
+        situation(
+            status_=first.status,
+            observation=seen(remote=TaskStatus.ERROR),
+            now=NOW + timedelta(seconds=5),
+        )
+    )
+    assert again.attach_log_tail_of is None
+    assert again.status == first.status.model_copy(update={"observed_generation": 2})
+    assert again.events == ()
+
+
+def test_failure_conditions_say_why() -> None:
+    plan = plan_next_step(
+        situation(status_=running_status(restarts=3), observation=seen(remote=TaskStatus.ERROR))
+    )
+    assert condition(plan, FAILED) is ConditionStatus.TRUE
+    assert condition(plan, READY) is ConditionStatus.FALSE
+    failed = next(c for c in plan.status.conditions if c.type == FAILED)
+    assert failed.reason == Reason.BACKOFF_LIMIT_EXCEEDED
+    assert "no restart left" in failed.message
+
+
+def test_deadline_stop_ends_failed_with_deadline_exceeded() -> None:
+    stopping = plan_next_step(
+        situation(
+            spec_=spec(activeDeadlineSeconds=60), status_=running_status(), observation=seen()
+        )
+    )
+    ended = plan_next_step(
+        situation(
+            spec_=spec(activeDeadlineSeconds=60),
+            status_=stopping.status,
+            observation=seen(remote=TaskStatus.STOPPED),
+        )
+    )
+    assert ended.action is None
+    assert ended.status.phase is TaskPhase.FAILED
+    failed = next(c for c in ended.status.conditions if c.type == FAILED)
+    assert failed.reason == Reason.DEADLINE_EXCEEDED
+
+
+def test_ready_and_succeeded_conditions_follow_the_phase() -> None:
+    running = plan_next_step(situation(status_=running_status(), observation=seen()))
+    assert condition(running, READY) is ConditionStatus.TRUE
+    done = plan_next_step(
+        situation(status_=running.status, observation=seen(remote=TaskStatus.FINISHED))
+    )
+    assert (condition(done, READY), condition(done, SUCCEEDED)) == (
+        ConditionStatus.FALSE,
+        ConditionStatus.TRUE,
+    )
+
+
+def test_ttl_deletes_the_resource_when_due() -> None:
+    finished = running_status(phase="Succeeded", finishedAt=NOW - timedelta(seconds=100))
+    early = plan_next_step(
+        situation(
+            spec_=spec(ttlSecondsAfterFinished=300),
+            status_=finished,
+            observation=seen(remote=TaskStatus.FINISHED),
+        )
+    )
+    assert (early.action, early.requeue_after) == (None, 200.0)
+    due = plan_next_step(
+        situation(
+            spec_=spec(ttlSecondsAfterFinished=60),
+            status_=finished,
+            observation=seen(remote=TaskStatus.FINISHED),
+        )
+    )
+    assert isinstance(due.action, DeleteResource)
+
+
+def test_unreachable_supervisely_waits_longer_the_longer_it_lasts() -> None:
+    unavailable = RemoteUnavailable("Unavailable", "connection refused")
+    first = plan_next_step(situation(status_=running_status(), observation=unavailable))
+    assert condition(first, SYNCED) is ConditionStatus.FALSE
+    assert [event.reason for event in first.events] == ["Unavailable"]
+    assert first.requeue_after == TUNING.unavailable_min_delay
+    later = plan_next_step(
+        situation(status_=first.status, observation=unavailable, now=NOW + timedelta(seconds=30))
+    )
+    assert later.requeue_after == 30.0
+    assert later.events == (), "the outage was announced once"
+
+
+def test_unchanged_world_gives_unchanged_status() -> None:
+    """Quiet writes: a pass that observes nothing new returns the status it was given."""
+    first = plan_next_step(situation(status_=running_status(), observation=seen()))
+    second = plan_next_step(
+        situation(status_=first.status, observation=seen(), now=NOW + timedelta(seconds=10))
+    )
+    assert second.status == first.status
+    assert second.events == ()
+
+
+def test_transition_times_move_only_on_change() -> None:
+    first = plan_next_step(situation(status_=running_status(), observation=seen()))
+    later = NOW + timedelta(minutes=1)
+    second = plan_next_step(situation(status_=first.status, observation=seen(), now=later))
+    ready = next(c for c in second.status.conditions if c.type == READY)
+    assert ready.last_transition_time == NOW
+
+
+def test_tuning_is_respected_for_polls() -> None:
+    fast = replace(
+        situation(status_=running_status(), observation=seen()), tuning=Tuning(poll_interval=3)
+    )
+    assert plan_next_step(fast).requeue_after == 3

@@ -1,0 +1,192 @@
+"""Properties of the decision over generated situations: the promises that make it crash-safe."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from supervisely_operator.api import SuperviselyTaskSpec, SuperviselyTaskStatus
+from supervisely_operator.reconcile.decide import ENDED_STATUSES, plan_next_step
+from supervisely_operator.reconcile.launch import launch_hash
+from supervisely_operator.reconcile.situation import (
+    NothingToObserve,
+    Observation,
+    RemoteTask,
+    RemoteUnavailable,
+    ResourceRef,
+    Situation,
+    StartNotFound,
+    StartTask,
+    TaskGone,
+    TaskSeen,
+)
+from supervisely_operator.supervisely.models import TaskStatus
+
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+RESOURCE = ResourceRef(namespace="ml", name="train", uid="uid-1")
+
+specs = st.builds(
+    lambda suspend, policy, deletion, deadline, ttl, epochs: SuperviselyTaskSpec.model_validate(
+        {
+            "moduleId": 101,
+            "workspaceId": 1,
+            "suspend": suspend,
+            "restartPolicy": policy,
+            "deletionPolicy": deletion,
+            "activeDeadlineSeconds": deadline,
+            "ttlSecondsAfterFinished": ttl,
+            "params": {"epochs": epochs},
+        }
+    ),
+    st.booleans(),
+    st.sampled_from(["Never", "OnError"]),
+    st.sampled_from(["Stop", "Orphan"]),
+    st.none() | st.integers(1, 600),
+    st.none() | st.integers(0, 600),
+    st.integers(1, 2),
+)
+ages = st.integers(0, 900).map(lambda seconds: NOW - timedelta(seconds=seconds))
+remote_statuses = st.sampled_from([*TaskStatus, None])
+
+
+@st.composite
+def situations(draw: st.DrawFn) -> Situation:
+    spec = draw(specs)
+    phase = draw(
+        st.none()
+        | st.sampled_from(
+            ["Pending", "Queued", "Running", "Stopping", "Suspended", "Succeeded", "Failed"]
+        )
+    )
+    task_id = draw(st.none() | st.integers(1, 50))
+    in_flight = task_id is None and draw(st.booleans())
+    fields: dict[str, Any] = {
+        "phase": phase,
+        "taskId": task_id,
+        "restarts": draw(st.integers(0, 4)),
+        "launchHash": draw(st.sampled_from([launch_hash(spec), "0123456789abcdef", None])),
+        "startedAt": draw(st.none() | ages),
+        "finishedAt": draw(st.none() | ages),
+    }
+    if in_flight:
+        fields["startRequest"] = {"marker": "m", "requestedAt": draw(ages)}
+    if draw(st.booleans()):
+        fields["lastError"] = {
+            "message": "boom",
+            "reason": draw(st.sampled_from(["TaskError", "DeadlineExceeded", "Unavailable"])),
+            "time": draw(ages),
+            "taskId": draw(st.none() | st.just(task_id)),
+        }
+    status = SuperviselyTaskStatus.model_validate(
+        {k: v for k, v in fields.items() if v is not None}
+    )
+
+    unavailable = RemoteUnavailable("Unavailable", "down")
+    observation: Observation
+    if task_id is not None:
+        remote = draw(remote_statuses)
+        observation = draw(
+            st.sampled_from(
+                [TaskSeen(RemoteTask(task_id, remote, str(remote))), TaskGone(task_id), unavailable]
+            )
+        )
+    elif in_flight:
+        adopted = TaskSeen(RemoteTask(99, draw(remote_statuses), "x"))
+        observation = draw(st.sampled_from([adopted, StartNotFound("m"), unavailable]))
+    else:
+        observation = NothingToObserve()
+    return Situation(
+        resource=RESOURCE,
+        generation=3,
+        spec=spec,
+        status=status,
+        observation=observation,
+        now=NOW,
+        deleting=draw(st.booleans()),
+        protected=draw(st.booleans()),
+    )
+
+
+def live(observation: Observation) -> bool:
+    return isinstance(observation, TaskSeen) and observation.task.status not in ENDED_STATUSES
+
+
+@settings(max_examples=400)
+@given(situations())
+def test_never_starts_while_a_task_lives_or_a_start_may_be_in_flight(situation: Situation) -> None:
+    plan = plan_next_step(situation)
+    if isinstance(plan.action, StartTask):
+        assert not live(situation.observation)
+        assert not isinstance(situation.observation, RemoteUnavailable | TaskSeen)
+        assert situation.protected and not situation.deleting
+        assert plan.status.task_id is None
+        assert plan.status.start_request is not None
+        assert plan.status.start_request.marker == plan.action.marker
+
+
+@settings(max_examples=400)
+@given(situations())
+def test_never_releases_a_resource_whose_task_may_still_run(situation: Situation) -> None:
+    plan = plan_next_step(situation)
+    if plan.release:
+        assert situation.deleting
+        if situation.spec.deletion_policy.value == "Stop":
+            assert not live(situation.observation)
+            assert not isinstance(situation.observation, RemoteUnavailable)
+            assert not isinstance(situation.observation, StartNotFound) or (
+                plan.status.start_request is None
+            )
+
+
+@settings(max_examples=400)
+@given(situations())
+def test_never_loses_a_task_id(situation: Situation) -> None:
+    """A task id leaves status.taskId only into previousTaskIds."""
+    plan = plan_next_step(situation)
+    old = situation.status.task_id
+    if old is not None and plan.status.task_id != old:
+        assert plan.status.previous_task_ids[-1] == old
+    if isinstance(situation.observation, TaskSeen) and situation.status.start_request:
+        adopted = situation.observation.task.task_id
+        assert adopted in (plan.status.task_id, *plan.status.previous_task_ids)
+
+
+@settings(max_examples=400)
+@given(situations())
+def test_a_pass_without_action_is_a_fixed_point(situation: Situation) -> None:
+    """Quiet writes: once written, the same world yields the same status and no Events."""
+    first = plan_next_step(situation)
+    if first.action is not None or first.release:
+        return
+    again = plan_next_step(
+        Situation(
+            resource=situation.resource,
+            generation=situation.generation,
+            spec=situation.spec,
+            status=first.status,
+            observation=next_observation(situation.observation, first.status),
+            now=situation.now,
+            deleting=situation.deleting,
+            protected=situation.protected,
+        )
+    )
+    assert again.status == first.status
+    assert again.events == ()
+    assert again.action is None
+
+
+def next_observation(previous: Observation, status: SuperviselyTaskStatus) -> Observation:
+    """What the shell observes for ``status``, in a world that did not change."""
+    if status.task_id is None and status.start_request is None:
+        return NothingToObserve()
+    return previous
+
+
+@settings(max_examples=200)
+@given(situations())
+def test_requeue_is_never_negative_and_unavailability_never_acts(situation: Situation) -> None:
+    plan = plan_next_step(situation)
+    assert plan.requeue_after is None or plan.requeue_after >= 0
+    if isinstance(situation.observation, RemoteUnavailable):
+        assert plan.action is None and not plan.release
