@@ -117,9 +117,14 @@ def live(observation: Observation) -> bool:
 def test_never_starts_while_a_task_lives_or_a_start_may_be_in_flight(situation: Situation) -> None:
     plan = plan_next_step(situation)
     if isinstance(plan.action, StartTask):
-        assert not live(situation.observation)
-        assert not isinstance(situation.observation, RemoteUnavailable | TaskSeen)
+        observation, request = situation.observation, situation.status.start_request
+        assert not live(observation)
+        assert not isinstance(observation, RemoteUnavailable)
         assert situation.protected and not situation.deleting
+        if request is not None:
+            assert not isinstance(observation, TaskSeen), "the task of the start is adopted"
+            grace = timedelta(seconds=situation.tuning.start_grace)
+            assert request.requested_at + grace <= situation.now
         assert plan.status.task_id is None
         assert plan.status.start_request is not None
         assert plan.status.start_request.marker == plan.action.marker

@@ -1,1 +1,43 @@
+"""A simulator of the Supervisely REST API subset the operator uses, for tests, demo and benches.
 
+It speaks the protocol of /work/shared/docs/supervisely-api.md closely enough for the official
+SDK to drive it unchanged; where it departs from the real server, docs/simulator.md says so.
+"""
+
+from supervisely_operator.simulator.clock import Clock, FakeClock
+from supervisely_operator.simulator.faults import FaultSpec
+from supervisely_operator.simulator.lifecycle import TaskStatus
+from supervisely_operator.simulator.record import CallRecord
+from supervisely_operator.simulator.runner import Simulator, ThreadedSimulator
+from supervisely_operator.simulator.scenario import (
+    AgentSpec,
+    ModuleSpec,
+    Outcome,
+    PhaseDurations,
+    PhaseDurationsOverride,
+    Scenario,
+    ScenarioError,
+    TeamSpec,
+    UserSpec,
+    WorkspaceSpec,
+)
+
+__all__ = [
+    "AgentSpec",
+    "CallRecord",
+    "Clock",
+    "FakeClock",
+    "FaultSpec",
+    "ModuleSpec",
+    "Outcome",
+    "PhaseDurations",
+    "PhaseDurationsOverride",
+    "Scenario",
+    "ScenarioError",
+    "Simulator",
+    "TaskStatus",
+    "TeamSpec",
+    "ThreadedSimulator",
+    "UserSpec",
+    "WorkspaceSpec",
+]
