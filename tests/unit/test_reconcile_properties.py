@@ -120,7 +120,8 @@ def test_never_starts_while_a_task_lives_or_a_start_may_be_in_flight(situation: 
         observation, request = situation.observation, situation.status.start_request
         assert not live(observation)
         assert not isinstance(observation, RemoteUnavailable)
-        assert situation.protected and not situation.deleting
+        assert situation.protected
+        assert not situation.deleting
         if request is not None:
             assert not isinstance(observation, TaskSeen), "the task of the start is adopted"
             grace = timedelta(seconds=situation.tuning.start_grace)
@@ -194,4 +195,5 @@ def test_requeue_is_never_negative_and_unavailability_never_acts(situation: Situ
     plan = plan_next_step(situation)
     assert plan.requeue_after is None or plan.requeue_after >= 0
     if isinstance(situation.observation, RemoteUnavailable):
-        assert plan.action is None and not plan.release
+        assert plan.action is None
+        assert not plan.release
