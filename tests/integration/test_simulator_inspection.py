@@ -1,0 +1,170 @@
+"""The ``/_sim`` endpoints and the call record, as a subprocess user would reach them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from supervisely_operator.simulator import Scenario, Simulator
+
+ClientFactory = Callable[..., httpx.AsyncClient]
+RUN_BODY = {
+    "agentId": 1,
+    "workspaceId": 1,
+    "moduleId": 103,
+    "advancedSettings": {"limitByWorkspace": False, "limitCpus": 2},
+}
+
+
+@pytest.fixture
+async def sim_admin(simulator: Simulator, simulator_token: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=f"{simulator.base_url}/_sim/", headers={"x-api-key": simulator_token}
+    ) as client:
+        yield client
+
+
+async def test_calls_endpoint_lists_and_filters_records(
+    sim_client: httpx.AsyncClient, sim_admin: httpx.AsyncClient
+) -> None:
+    await sim_client.post("tasks.run.app", json=RUN_BODY)
+    await sim_client.post("tasks.info", json={"id": 1001})
+    everything = (await sim_admin.get("calls")).json()
+    assert [call["method"] for call in everything] == ["tasks.run.app", "tasks.info"]
+    (run,) = (await sim_admin.get("calls", params={"method": "tasks.run.app"})).json()
+    assert run["body"]["advancedSettings"] == {"limitByWorkspace": False, "limitCpus": 2}
+    assert run["status"] == 200
+    assert run["token_valid"] is True
+    assert set(run) == {
+        "seq",
+        "timestamp",
+        "method",
+        "http_method",
+        "path",
+        "query",
+        "body",
+        "status",
+        "token_valid",
+        "fault",
+    }
+
+
+async def test_sim_calls_are_not_recorded_and_can_be_cleared(
+    sim_client: httpx.AsyncClient, sim_admin: httpx.AsyncClient
+) -> None:
+    await sim_client.post("instance.version", json={})
+    await sim_admin.get("calls")
+    assert len((await sim_admin.get("calls")).json()) == 1
+    assert (await sim_admin.delete("calls")).status_code == 200
+    assert (await sim_admin.get("calls")).json() == []
+
+
+async def test_faults_endpoint_arms_lists_and_clears(
+    sim_client: httpx.AsyncClient, sim_admin: httpx.AsyncClient
+) -> None:
+    armed = await sim_admin.post(
+        "faults",
+        json=[
+            {"method": "tasks.info", "status": 429, "retry_after": 2, "times": 1},
+            {"method": "tasks.stop", "drop": True},
+        ],
+    )
+    assert armed.status_code == 200
+    assert armed.json()["ids"] == [1, 2]
+    listed = (await sim_admin.get("faults")).json()
+    assert [(f["method"], f["remaining"]) for f in listed] == [
+        ("tasks.info", 1),
+        ("tasks.stop", None),
+    ]
+    response = await sim_client.post("tasks.info", json={"id": 1})
+    assert (response.status_code, response.headers["Retry-After"]) == (429, "2")
+    assert [f["method"] for f in (await sim_admin.get("faults")).json()] == ["tasks.stop"]
+    await sim_admin.delete("faults")
+    assert (await sim_admin.get("faults")).json() == []
+
+
+async def test_single_fault_object_is_accepted(sim_admin: httpx.AsyncClient) -> None:
+    armed = await sim_admin.post("faults", json={"method": "tasks.info", "delay": 0.1})
+    assert armed.json()["ids"] == [1]
+
+
+@pytest.mark.parametrize(
+    "payload", [{"method": "tasks.info"}, {"status": 200}, {"status": 503, "bogus": 1}, "x"]
+)
+async def test_invalid_fault_is_400(sim_admin: httpx.AsyncClient, payload: Any) -> None:
+    response = await sim_admin.post("faults", json=payload)
+    assert response.status_code == 400
+    assert response.json()["error"] == "Validation error"
+
+
+async def test_agent_endpoint_toggles_status(
+    sim_client: httpx.AsyncClient, sim_admin: httpx.AsyncClient
+) -> None:
+    assert (
+        await sim_client.post("tasks.run.app", json={**RUN_BODY, "agentId": 2})
+    ).status_code == 400
+    changed = await sim_admin.post("agents/2", json={"status": "running"})
+    assert changed.json()["status"] == "running"
+    assert (
+        await sim_client.post("tasks.run.app", json={**RUN_BODY, "agentId": 2})
+    ).status_code == 200
+    assert (await sim_admin.post("agents/2", json={"status": "broken"})).status_code == 400
+    assert (await sim_admin.post("agents/99", json={"status": "running"})).status_code == 404
+
+
+async def test_task_endpoints_force_list_and_delete(
+    sim_client: httpx.AsyncClient, sim_admin: httpx.AsyncClient
+) -> None:
+    first = (await sim_client.post("tasks.run.app", json=RUN_BODY)).json()[0]["taskId"]
+    second = (await sim_client.post("tasks.run.app", json=RUN_BODY)).json()[0]["taskId"]
+    forced = await sim_admin.post(f"tasks/{first}", json={"status": "error", "message": "boom"})
+    assert forced.json()["status"] == "error"
+    assert [t["id"] for t in (await sim_admin.get("tasks")).json()] == [first, second]
+    deleted = await sim_admin.post(f"tasks/{first}", json={"delete": True})
+    assert deleted.json() == {"deleted": first}
+    assert (await sim_admin.delete(f"tasks/{second}")).json() == {"deleted": second}
+    assert (await sim_admin.get("tasks")).json() == []
+    assert (await sim_client.post("tasks.info", json={"id": first})).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "status"),
+    [
+        ("tasks/1001", {"status": "started"}, 400),
+        ("tasks/1001", {}, 400),
+        ("tasks/1001", {"status": "error", "delete": True}, 400),
+        ("tasks/abc", {"delete": True}, 400),
+        ("tasks/4242", {"delete": True}, 404),
+    ],
+)
+async def test_bad_task_changes(
+    sim_client: httpx.AsyncClient,
+    sim_admin: httpx.AsyncClient,
+    path: str,
+    payload: dict[str, Any],
+    status: int,
+) -> None:
+    await sim_client.post("tasks.run.app", json=RUN_BODY)
+    assert (await sim_admin.post(path, json=payload)).status_code == status
+
+
+async def test_record_file_gets_one_json_line_per_call(
+    simulator_factory: Callable[..., Any],
+    sim_client_factory: ClientFactory,
+    tmp_path: Path,
+    simulator_token: str,
+) -> None:
+    record = tmp_path / "calls.jsonl"
+    simulator = await simulator_factory(Scenario.fast(), record_path=record)
+    client = sim_client_factory(simulator)
+    await client.post("tasks.run.app", json=RUN_BODY)
+    await sim_client_factory(simulator, token="nope").post("instance.version", json={})
+    lines = record.read_text().splitlines()
+    assert [json.loads(line)["method"] for line in lines] == ["tasks.run.app", "instance.version"]
+    assert [json.loads(line)["token_valid"] for line in lines] == [True, False]
+    assert simulator_token not in record.read_text()
