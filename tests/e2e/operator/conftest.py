@@ -1,0 +1,91 @@
+"""Fixtures for the operator's end-to-end tests: CRD, simulator, operator process, namespace."""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from supervisely_operator.api.resource import CRD_NAME
+from supervisely_operator.devcluster.access import ClusterAccess
+from supervisely_operator.simulator import Scenario
+from supervisely_operator.simulator.runner import ThreadedSimulator
+
+from harness import OperatorProcess, Tasks
+
+CRD_FILE = Path(__file__).resolve().parents[3] / "crds" / "superviselytask.yaml"
+TOKEN = "e2e-simulator-token-5f0c9a"
+
+
+@pytest.fixture(scope="session")
+def crd_cluster(kube_cluster: ClusterAccess) -> ClusterAccess:
+    kube_cluster.kubectl("apply", "-f", str(CRD_FILE))
+    kube_cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    return kube_cluster
+
+
+def e2e_scenario() -> Scenario:
+    """Phases of a few hundred milliseconds; apps that finish, fail and serve."""
+    return Scenario.model_validate(
+        {
+            "durations": {
+                "queued": 0.2,
+                "consumed": 0.2,
+                "running": 0.6,
+                "terminating": 0.3,
+                "ready_delay": 0.2,
+            }
+        }
+    )
+
+
+@pytest.fixture
+def scenario() -> Scenario:
+    """Override in a test module to change the simulator's behaviour."""
+    return e2e_scenario()
+
+
+@pytest.fixture
+def simulator(scenario: Scenario) -> Iterator[ThreadedSimulator]:
+    with ThreadedSimulator(token=TOKEN, scenario=scenario) as sim:
+        yield sim
+
+
+@pytest.fixture
+def operator_token() -> str:
+    """The token the operator is given; a test may override it with a wrong one."""
+    return TOKEN
+
+
+@pytest.fixture
+def operator(
+    crd_cluster: ClusterAccess,
+    simulator: ThreadedSimulator,
+    operator_token: str,
+    tmp_path: Path,
+) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(
+        kubeconfig=crd_cluster.kubeconfig,
+        server=simulator.base_url,
+        token=operator_token,
+        log_path=tmp_path / "operator.log",
+        env={},
+    )
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def tasks(crd_cluster: ClusterAccess, operator: OperatorProcess) -> Iterator[Tasks]:
+    """A fresh namespace; what a test leaves behind is deleted while the operator still runs."""
+    namespaced = Tasks(crd_cluster, f"e2e-{uuid.uuid4().hex[:8]}")
+    yield namespaced
+    namespaced.kubectl("delete", "slytask", "--all", "--timeout=30s", check=False)
+    leftovers = namespaced.kubectl("get", "slytask", "-o", "name", check=False).split()
+    for leftover in leftovers:
+        namespaced.kubectl(
+            "patch", leftover, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False
+        )

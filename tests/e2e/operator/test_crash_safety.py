@@ -1,0 +1,82 @@
+"""SIGKILL the operator at the dangerous points; exactly one remote task per resource survives.
+
+The simulator holds a reply after the call took effect (``after_effect``), which opens a window
+in which the remote side has acted and the operator has not yet recorded it. The test kills
+the operator in that window, as a node failure would, and starts a new one.
+"""
+
+import time
+from collections.abc import Callable
+
+from supervisely_operator.simulator.runner import ThreadedSimulator
+
+from harness import OperatorProcess, Tasks
+
+SERVE = {"moduleId": 103, "workspaceId": 1}
+
+
+def wait_until(holds: Callable[[], bool], *, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not holds():
+        assert time.monotonic() < deadline, f"not {what} within {timeout}s"
+        time.sleep(0.05)
+
+
+def live_tasks(simulator: ThreadedSimulator) -> list[int]:
+    active = {"queued", "consumed", "started", "deployed", "terminating"}
+    return [task["id"] for task in simulator.tasks() if task["status"] in active]
+
+
+def test_killed_after_start_before_recording_the_task_adopts_it(
+    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+) -> None:
+    simulator.inject_fault("tasks.run.app", delay=30, after_effect=True, times=1)
+    tasks.apply("serve", SERVE)
+    wait_until(lambda: bool(simulator.tasks()), what="a task created on Supervisely")
+    [created] = [task["id"] for task in simulator.tasks()]
+    operator.kill()
+    before = tasks.get("serve")
+    assert before is not None
+    assert "taskId" not in before["status"], "the kill came before the task id was written"
+    assert before["status"]["startRequest"]["marker"]
+
+    operator.start()
+    obj = tasks.wait_phase("serve", "Running")
+    assert obj["status"]["taskId"] == created
+    assert "startRequest" not in obj["status"]
+    assert live_tasks(simulator) == [created]
+    assert len(simulator.tasks()) == 1, "no second task was started"
+
+
+def test_killed_during_stop_finishes_the_stop_after_restart(
+    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+) -> None:
+    tasks.apply("serve", SERVE)
+    task_id = tasks.wait_phase("serve", "Running")["status"]["taskId"]
+    simulator.inject_fault("tasks.stop", delay=30, after_effect=True, times=1)
+    tasks.patch_spec("serve", {"suspend": True})
+    wait_until(lambda: simulator.task_status(task_id) != "started", what="stopping")
+    operator.kill()
+
+    operator.start()
+    tasks.wait_phase("serve", "Suspended")
+    assert simulator.task_status(task_id) == "stopped"
+    assert live_tasks(simulator) == []
+    assert len(simulator.tasks()) == 1
+
+
+def test_killed_during_deletion_never_leaves_the_task_running(
+    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+) -> None:
+    tasks.apply("serve", SERVE)
+    task_id = tasks.wait_phase("serve", "Running")["status"]["taskId"]
+    simulator.inject_fault("tasks.stop", delay=30, after_effect=True, times=1)
+    tasks.delete("serve")
+    wait_until(lambda: simulator.task_status(task_id) != "started", what="stopping")
+    operator.kill()
+    assert tasks.get("serve") is not None, "the finalizer holds the resource"
+
+    operator.start()
+    tasks.wait_gone("serve")
+    assert simulator.task_status(task_id) == "stopped"
+    assert live_tasks(simulator) == []
