@@ -1,10 +1,14 @@
 """The one console script, ``supervisely-operator``: each subcommand is a thin door to a layer."""
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from supervisely_operator.api.crd import render_crd_yaml
+from supervisely_operator.api.reference import render_reference
+from supervisely_operator.devcluster.cli import devcluster_group
+from supervisely_operator.simulator.cli import simulator_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,10 +17,20 @@ def main() -> None:
     """Run Supervisely app sessions declared as Kubernetes SuperviselyTask resources."""
 
 
+main.add_command(simulator_command)
+main.add_command(devcluster_group)
+
+
 @main.command()
 def crds() -> None:
     """Print the SuperviselyTask CustomResourceDefinition, generated from the models."""
     click.echo(render_crd_yaml(), nl=False)
+
+
+@main.command()
+def reference() -> None:
+    """Print the README's field reference, generated from the models."""
+    click.echo(render_reference())
 
 
 @main.command()
@@ -58,3 +72,50 @@ def run(
         overrides["liveness_endpoint"] = liveness
     config = OperatorSettings(**overrides)
     run_operator(config, verbose=verbose, debug=debug, log_format=log_format)
+
+
+@main.command()
+@click.option(
+    "--examples",
+    type=click.Path(exists=True, path_type=Path),
+    default=Path(__file__).resolve().parents[2] / "examples",
+    show_default="examples/ of the repository",
+    help="A file or folder of SuperviselyTask manifests to apply.",
+)
+@click.option("--namespace", default="demo", show_default=True)
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait.")
+@click.option("--keep", is_flag=True, help="Keep everything running until Ctrl-C.")
+@click.option(
+    "--cluster",
+    type=click.Choice(["embedded", "current"]),
+    default="embedded",
+    envvar="SUPERVISELY_OPERATOR_DEMO_CLUSTER",
+    show_default=True,
+    help="The local control plane, or the current kube-context.",
+)
+@click.option(
+    "--supervisely",
+    type=click.Choice(["simulator", "env"]),
+    default="simulator",
+    envvar="SUPERVISELY_OPERATOR_DEMO_SUPERVISELY",
+    show_default=True,
+    help="The embedded simulator, or the server named by SERVER_ADDRESS / API_TOKEN.",
+)
+def demo(
+    examples: Path, namespace: str, timeout: float, keep: bool, cluster: str, supervisely: str
+) -> None:
+    """Run the operator's main job end to end and show it live."""
+    from rich.console import Console
+
+    from supervisely_operator.demo.run import DemoOptions, run_demo
+
+    options = DemoOptions(
+        examples=examples,
+        namespace=namespace,
+        timeout=timeout,
+        keep=keep,
+        current_cluster=cluster == "current",
+        real_supervisely=supervisely == "env",
+    )
+    if not run_demo(options, Console()):
+        raise SystemExit(1)

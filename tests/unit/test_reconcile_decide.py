@@ -315,7 +315,18 @@ def test_decision_table(case: Case) -> None:
     assert type(plan.action) is case.action if case.action else plan.action is None, case.why
     assert plan.status.phase == case.phase, case.why
     assert plan.release is case.release, case.why
+
+
+def test_every_pass_records_the_generation_it_acted_on() -> None:
+    plan = plan_next_step(situation(status_=running_status(), observation=seen()))
     assert plan.status.observed_generation == 2
+
+
+def test_waiting_for_the_finalizer_writes_nothing() -> None:
+    waiting = situation(protected=False)
+    plan = plan_next_step(waiting)
+    assert plan.status == waiting.status
+    assert (plan.action, plan.events, plan.requeue_after) == (None, (), 1.0)
 
 
 def test_start_records_its_marker_before_the_call() -> None:

@@ -152,4 +152,5 @@ class SuperviselyTaskStatus(CrdModel):
         max_length=16,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-    """Current conditions: Ready (the task runs), Succeeded, Failed, and why not."""
+    """Current conditions: Ready (the task runs), Succeeded, Failed, and Synced (whether the
+    operator could talk to Supervisely, and if not, why)."""

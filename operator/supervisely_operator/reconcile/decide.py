@@ -385,7 +385,8 @@ def _start(draft: _Draft, *, reason: str, restarts: int) -> Plan:
     """Record the start request, then ask for the start: the mark lands before the call."""
     situation = draft.situation
     if not situation.protected:
-        return draft.plan(requeue_after=FINALIZER_WAIT)
+        # Nothing is written while kopf adds the finalizer: this pass only waits for it.
+        return Plan(status=situation.status, requeue_after=FINALIZER_WAIT)
     marker = start_marker(situation.resource, at=situation.now)
     previous = draft.status.task_id
     _retire_current_task(draft)

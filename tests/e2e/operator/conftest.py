@@ -11,7 +11,7 @@ from supervisely_operator.devcluster.access import ClusterAccess
 from supervisely_operator.simulator import Scenario
 from supervisely_operator.simulator.runner import ThreadedSimulator
 
-from harness import OperatorProcess, Tasks
+from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks
 
 CRD_FILE = Path(__file__).resolve().parents[3] / "crds" / "superviselytask.yaml"
 TOKEN = "e2e-simulator-token-5f0c9a"
@@ -69,7 +69,7 @@ def operator(
         server=simulator.base_url,
         token=operator_token,
         log_path=tmp_path / "operator.log",
-        env={},
+        env=FAST_OPERATOR_ENV,
     )
     process.start()
     try:

@@ -5,22 +5,16 @@ they may SIGKILL it at any moment. Nothing of the operator is mocked or imported
 """
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
+from supervisely_operator.demo.process import OperatorProcess
 from supervisely_operator.devcluster.access import ClusterAccess
 
-OPERATOR_START_TIMEOUT = 60.0
+__all__ = ["FAST_OPERATOR_ENV", "OperatorProcess", "Tasks", "condition", "phase_of"]
 
 #: Fast timings: every remote phase lasts a fraction of a second in the simulator.
 FAST_OPERATOR_ENV = {
@@ -30,81 +24,6 @@ FAST_OPERATOR_ENV = {
     "SUPERVISELY_OPERATOR_REQUEST_TIMEOUT": "3",
     "SUPERVISELY_OPERATOR_REQUEST_ATTEMPTS": "2",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class OperatorProcess:
-    """``python -m supervisely_operator run -A`` with its log in a file."""
-
-    def __init__(
-        self, *, kubeconfig: Path, server: str, token: str, log_path: Path, env: Mapping[str, str]
-    ) -> None:
-        self._kubeconfig = kubeconfig
-        self._server = server
-        self._token = token
-        self._log_path = log_path
-        self._env = dict(env)
-        self._process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        port = free_port()
-        env = {
-            **os.environ,
-            **FAST_OPERATOR_ENV,
-            **self._env,
-            "KUBECONFIG": str(self._kubeconfig),
-            "SERVER_ADDRESS": self._server,
-            "API_TOKEN": self._token,
-        }
-        log = self._log_path.open("ab")
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "supervisely_operator", "run", "-A", "--verbose",
-             "--liveness", f"http://127.0.0.1:{port}/healthz"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        log.close()
-        self.starts += 1
-        deadline = time.monotonic() + OPERATOR_START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"the operator exited at start; see {self._log_path}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"the operator did not become healthy; see {self._log_path}")
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, no finalizer handling, exactly like a crashed pod."""
-        assert self._process is not None
-        self._process.send_signal(signal.SIGKILL)
-        self._process.wait(timeout=10)
-        self._process = None
-
-    def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.send_signal(signal.SIGTERM)
-        try:
-            self._process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=10)
-        self._process = None
-
-    def log(self) -> str:
-        return self._log_path.read_text(errors="replace")
 
 
 class Tasks:

@@ -1,0 +1,103 @@
+"""The operator as a child process: how the demo, the benchmark and the e2e tests run it.
+
+It is started exactly as a user starts it (``python -m supervisely_operator run -A``) and it
+is judged healthy by kopf's own liveness endpoint, so nothing of the operator is imported or
+faked by whoever runs it. ``kill`` is a SIGKILL, as a crashed pod would get.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class OperatorProcess:
+    """``python -m supervisely_operator run -A`` with its log in a file."""
+
+    def __init__(
+        self,
+        *,
+        kubeconfig: Path,
+        server: str,
+        token: str,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._kubeconfig = kubeconfig
+        self._server = server
+        self._token = token
+        self.log_path = log_path
+        self._env = dict(env or {})
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __repr__(self) -> str:
+        return f"OperatorProcess(server={self._server!r}, log={str(self.log_path)!r})"
+
+    def start(self) -> None:
+        """Start and wait until kopf reports itself healthy."""
+        port = free_port()
+        env = {
+            **os.environ,
+            **self._env,
+            "KUBECONFIG": str(self._kubeconfig),
+            "SERVER_ADDRESS": self._server,
+            "API_TOKEN": self._token,
+        }
+        health = f"http://127.0.0.1:{port}/healthz"
+        command = [sys.executable, "-m", "supervisely_operator", "run", "-A", "--verbose"]
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [*command, "--liveness", health], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"the operator exited at start; see {self.log_path}")
+            try:
+                if httpx.get(health, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the operator did not become healthy; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup and no finalizer handling, exactly like a crashed pod."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait(timeout=STOP_TIMEOUT)
+            self._process = None
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not exit in time."""
+        if self._process is None:
+            return
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            self._process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=STOP_TIMEOUT)
+        self._process = None
+
+    def log(self) -> str:
+        """Everything the operator wrote so far."""
+        return self.log_path.read_text(errors="replace")
