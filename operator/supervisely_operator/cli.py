@@ -45,8 +45,8 @@ def reference() -> None:
 @click.option(
     "--log-format",
     type=click.Choice(["plain", "full", "json"]),
-    default="full",
-    show_default=True,
+    default=None,
+    help="Log line format (default: $SUPERVISELY_OPERATOR_LOG_FORMAT, else full).",
 )
 def run(
     namespaces: tuple[str, ...],
@@ -55,7 +55,7 @@ def run(
     liveness: str | None,
     verbose: bool,
     debug: bool,
-    log_format: str,
+    log_format: str | None,
 ) -> None:
     """Run the operator. Settings come from the environment; flags override them."""
     from supervisely_operator.controller.runner import run_operator
@@ -70,8 +70,10 @@ def run(
         overrides["peering"] = peering
     if liveness is not None:
         overrides["liveness_endpoint"] = liveness
+    if log_format is not None:
+        overrides["log_format"] = log_format
     config = OperatorSettings(**overrides)
-    run_operator(config, verbose=verbose, debug=debug, log_format=log_format)
+    run_operator(config, verbose=verbose, debug=debug)
 
 
 @main.command()

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from supervisely_operator.api import SecretReference
 from supervisely_operator.controller.kube import KubeApi, ObjectGone
-from supervisely_operator.supervisely import ClientSettings, SuperviselyClient
+from supervisely_operator.supervisely import CallObserver, ClientSettings, SuperviselyClient
 
 SERVER_ADDRESS_KEY = "SERVER_ADDRESS"
 API_TOKEN_KEY = "API_TOKEN"  # noqa: S105 - the key name, not a token
@@ -53,6 +53,7 @@ class ClientPool:
         default: Credentials | None,
         settings: ClientSettings,
         secret_cache_seconds: float,
+        on_call: CallObserver | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._kube = kube
@@ -60,6 +61,7 @@ class ClientPool:
         self._settings = settings
         self._cache_seconds = secret_cache_seconds
         self._monotonic = monotonic
+        self._on_call = on_call
         self._clients: dict[tuple[str, str], SuperviselyClient] = {}
         self._secrets: dict[tuple[str, str], tuple[float, Credentials]] = {}
 
@@ -81,7 +83,10 @@ class ClientPool:
         if key not in self._clients:
             try:
                 self._clients[key] = SuperviselyClient(
-                    credentials.server_address, credentials.api_token, self._settings
+                    credentials.server_address,
+                    credentials.api_token,
+                    self._settings,
+                    on_call=self._on_call,
                 )
             except ValueError as error:  # a malformed address or token; the text names neither
                 raise CredentialsUnavailable("CredentialsInvalid", str(error)) from None

@@ -18,6 +18,7 @@ import kopf
 from supervisely_operator.api import resource
 from supervisely_operator.controller.credentials import ClientPool, Credentials
 from supervisely_operator.controller.kube import KubeApi, ObjectGone, StaleObject, load_kube_config
+from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.observe import PollingObserver
 from supervisely_operator.controller.reconciler import Logger, Reconciler
 from supervisely_operator.controller.settings import OperatorSettings
@@ -54,6 +55,9 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
+    # With a namespace list, patterns are exact names: no cluster-wide scanning, so the operator
+    # needs no cluster-scoped RBAC (see controller/permissions.py).
+    settings.scanning.disabled = bool(config.namespaces)
     settings.posting.reporting_component = "supervisely-operator"
     settings.peering.mandatory = config.peering is not None
 
@@ -69,6 +73,9 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     """Read the settings, make the shared clients, tune kopf."""
     config: OperatorSettings = memo.get("config") or OperatorSettings()
     configure_kopf(settings, config)
+    metrics = OperatorMetrics()
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
     kube = KubeApi(load_kube_config(), threads=config.kube_threads)
     default = None
     if config.server_address and config.api_token:
@@ -78,7 +85,9 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
         default=default,
         settings=config.client_settings(),
         secret_cache_seconds=config.secret_cache_seconds,
+        on_call=metrics.on_call,
     )
+    memo.metrics = metrics
     memo.kube = kube
     memo.clients = clients
     memo.tuning = config.tuning()
@@ -90,6 +99,7 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
         finalizer=FINALIZER,
         log_tail_lines=config.log_tail_lines,
         post_event=post_event,
+        metrics=metrics,
     )
     memo.passes = asyncio.Semaphore(config.max_concurrent_passes)
     memo.locks = {}
@@ -108,13 +118,21 @@ async def run_pass(
 ) -> Plan | None:
     """One pass, serialised per object and bounded overall; None if the object changed."""
     uid = body.metadata.uid
+    metrics: OperatorMetrics = memo.metrics
     lock = memo.locks.setdefault(uid, asyncio.Lock())
     async with lock, memo.passes:
         try:
-            plan: Plan = await memo.reconciler.run_pass(body, deleting=deleting, logger=logger)
+            with metrics.reconcile_seconds.time():
+                plan: Plan = await memo.reconciler.run_pass(body, deleting=deleting, logger=logger)
         except StaleObject:
+            metrics.reconcile_errors.labels(kind="conflict").inc()
             logger.debug("The object changed during the pass; deciding again")
             return None
+        except ObjectGone:
+            raise
+        except Exception:
+            metrics.reconcile_errors.labels(kind="unexpected").inc()
+            raise
     return plan
 
 
@@ -129,18 +147,26 @@ async def keep_in_sync(
 ) -> None:
     """Run passes for one object for as long as it exists and is not being deleted."""
     wakeup = memo.wakeups.setdefault(uid, asyncio.Event())
+    metrics: OperatorMetrics = memo.metrics
+    loop = asyncio.get_running_loop()
+    due = loop.time()
     try:
         while not stopped:
             wakeup.clear()
+            metrics.poll_lag.observe(max(0.0, loop.time() - due))
             try:
                 plan = await run_pass(memo, body, deleting=False, logger=logger)
             except ObjectGone:
                 return
             delay = STALE_RETRY_DELAY if plan is None else plan.requeue_after
-            await _sleep(stopped, wakeup, IDLE_RECHECK if delay is None else delay)
+            delay = IDLE_RECHECK if delay is None else delay
+            due = loop.time() + delay
+            await _sleep(stopped, wakeup, delay)
+            due = min(due, loop.time())  # woken early by a change: the pass is due now
     finally:
         memo.wakeups.pop(uid, None)
         memo.locks.pop(uid, None)
+        metrics.phases.forget(uid)
 
 
 async def _sleep(stopped: kopf.DaemonStopped, wakeup: asyncio.Event, delay: float) -> None:

@@ -17,6 +17,7 @@ from supervisely_operator.controller import actions
 from supervisely_operator.controller.credentials import ClientPool, CredentialsUnavailable
 from supervisely_operator.controller.kube import KubeApi
 from supervisely_operator.controller.merge_patch import merge_patch
+from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.observe import TaskObserver
 from supervisely_operator.reconcile.decide import plan_next_step
 from supervisely_operator.reconcile.outcomes import apply_call_failure, apply_start_outcome
@@ -87,6 +88,7 @@ class Reconciler:
         finalizer: str,
         log_tail_lines: int,
         post_event: EventPoster,
+        metrics: OperatorMetrics,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._kube = kube
@@ -96,6 +98,7 @@ class Reconciler:
         self._finalizer = finalizer
         self._log_tail_lines = log_tail_lines
         self._post_event = post_event
+        self._metrics = metrics
         self._now = now
 
     async def run_pass(self, obj: Mapping[str, Any], *, deleting: bool, logger: Logger) -> Plan:
@@ -201,6 +204,9 @@ class Reconciler:
             )
             logger.debug("Status patched: %s", sorted(patch))
             snapshot = Snapshot(written)
+            if new.restarts > old.restarts:
+                self._metrics.restarts.inc(new.restarts - old.restarts)
+        self._metrics.phases.observe(snapshot.resource.uid, new.phase)
         for event in events:
             logger.log(
                 logging.WARNING if event.type == "Warning" else logging.INFO,

@@ -6,9 +6,10 @@ from supervisely_operator.controller import handlers
 from supervisely_operator.controller.settings import OperatorSettings
 
 
-def run_operator(config: OperatorSettings, *, verbose: bool, debug: bool, log_format: str) -> None:
+def run_operator(config: OperatorSettings, *, verbose: bool, debug: bool) -> None:
     """Run until SIGINT/SIGTERM; blocks."""
-    kopf.configure(verbose=verbose, debug=debug, log_format=kopf.LogFormat[log_format.upper()])
+    log_format = kopf.LogFormat[config.log_format.upper()]
+    kopf.configure(verbose=verbose, debug=debug, log_format=log_format)
     kopf.run(
         registry=handlers.registry,
         memo=kopf.Memo(config=config),

@@ -5,7 +5,7 @@ an existing ``.env`` of a Supervisely app works unchanged; everything else is pr
 ``SUPERVISELY_OPERATOR_``.
 """
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -64,6 +64,12 @@ class OperatorSettings(BaseSettings):
 
     liveness_endpoint: str | None = None
     """kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz."""
+
+    metrics_port: int = Field(default=9090, ge=0, le=65535)
+    """Port of the Prometheus /metrics endpoint; 0 turns it off."""
+
+    log_format: Literal["plain", "full", "json"] = "full"
+    """Log line format; json for log collectors. Lines about a resource name it either way."""
 
     def tuning(self) -> Tuning:
         """The control loop's timings."""

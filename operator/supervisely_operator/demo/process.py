@@ -46,20 +46,23 @@ class OperatorProcess:
         self.log_path = log_path
         self._env = dict(env or {})
         self._process: subprocess.Popen[bytes] | None = None
+        self.metrics_url = ""
 
     def __repr__(self) -> str:
         return f"OperatorProcess(server={self._server!r}, log={str(self.log_path)!r})"
 
     def start(self) -> None:
         """Start and wait until kopf reports itself healthy."""
-        port = free_port()
+        port, metrics_port = free_port(), free_port()
         env = {
             **os.environ,
             **self._env,
             "KUBECONFIG": str(self._kubeconfig),
             "SERVER_ADDRESS": self._server,
             "API_TOKEN": self._token,
+            "SUPERVISELY_OPERATOR_METRICS_PORT": str(metrics_port),
         }
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         health = f"http://127.0.0.1:{port}/healthz"
         command = [sys.executable, "-m", "supervisely_operator", "run", "-A", "--verbose"]
         with self.log_path.open("ab") as log:

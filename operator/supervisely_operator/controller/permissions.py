@@ -1,0 +1,52 @@
+"""Every Kubernetes permission the operator needs, stated once, for the chart's RBAC.
+
+Two sources: the calls this operator makes itself through the official client
+(:data:`supervisely_operator.controller.kube.RBAC_VERBS`), and what kopf does on its behalf
+(watching, finalizers and annotations, Events, peering, resource discovery). The chart's RBAC
+test compares its rendered rules with :func:`required_rules`, so a new call without a grant
+fails the test suite rather than a production cluster.
+"""
+
+from dataclasses import dataclass
+
+from supervisely_operator.api import resource
+from supervisely_operator.controller.kube import RBAC_VERBS
+
+KOPF_GROUP = "kopf.dev"
+
+
+@dataclass(frozen=True, order=True)
+class Rule:
+    """One RBAC rule: an API group, a resource and its verbs."""
+
+    api_group: str
+    resource: str
+    verbs: frozenset[str]
+
+
+def _kopf_rules(*, clusterwide: bool, peering: bool) -> list[Rule]:
+    rules = [
+        # Watching the resource, adding/removing the finalizer, progress annotations.
+        Rule(resource.GROUP, resource.PLURAL, frozenset({"list", "watch", "patch"})),
+        # kopf.event() posts core v1 Events.
+        Rule("", "events", frozenset({"create"})),
+    ]
+    if clusterwide:
+        # Cluster-wide kopf follows CRDs to notice the resource appear or go; namespaced mode
+        # runs with scanning disabled and needs no cluster-scoped permission at all.
+        rules.append(
+            Rule("apiextensions.k8s.io", "customresourcedefinitions", frozenset({"list", "watch"}))
+        )
+    if peering:
+        plural = "clusterkopfpeerings" if clusterwide else "kopfpeerings"
+        rules.append(Rule(KOPF_GROUP, plural, frozenset({"get", "list", "watch", "patch"})))
+    return rules
+
+
+def required_rules(*, clusterwide: bool, peering: bool) -> list[Rule]:
+    """The union of our own calls and kopf's, merged per (group, resource), sorted."""
+    verbs: dict[tuple[str, str], set[str]] = {}
+    own = [Rule(group, name, frozenset(v)) for (group, name), v in RBAC_VERBS.items()]
+    for rule in [*own, *_kopf_rules(clusterwide=clusterwide, peering=peering)]:
+        verbs.setdefault((rule.api_group, rule.resource), set()).update(rule.verbs)
+    return sorted(Rule(group, name, frozenset(v)) for (group, name), v in verbs.items())
