@@ -348,6 +348,7 @@ def test_a_start_in_flight_whose_task_shows_up_is_adopted_not_repeated() -> None
     )
     assert plan.action is None
     assert (plan.status.task_id, plan.status.start_request) == (41, None)
+    assert plan.status.module_id == 101, "known from the spec even without the start reply"
     assert plan.status.phase is TaskPhase.RUNNING
     assert Reason.ADOPTED in [event.reason for event in plan.events]
 

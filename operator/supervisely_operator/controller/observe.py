@@ -40,7 +40,7 @@ class TaskObserver(Protocol):
     ) -> Observation: ...
 
 
-def remote_task(info: TaskInfo) -> RemoteTask:
+def remote_task(client: SuperviselyClient, info: TaskInfo) -> RemoteTask:
     """The decision's view of a task reply."""
     return RemoteTask(
         task_id=info.id,
@@ -49,6 +49,7 @@ def remote_task(info: TaskInfo) -> RemoteTask:
         started_at=info.started_at,
         finished_at=info.finished_at,
         agent_id=info.agent_id,
+        session_url=client.session_url(info.id),
     )
 
 
@@ -64,7 +65,8 @@ class PollingObserver:
     ) -> Observation:
         try:
             if status.task_id is not None:
-                return TaskSeen(remote_task(await client.get_task(TaskId(status.task_id))))
+                info = await client.get_task(TaskId(status.task_id))
+                return TaskSeen(remote_task(client, info))
             if status.start_request is not None:
                 return await self._find_marker(client, spec, status.start_request.marker)
         except TaskNotFound:
@@ -80,5 +82,5 @@ class PollingObserver:
     ) -> Observation:
         for info in await client.list_tasks(WorkspaceId(spec.workspace_id)):
             if carries_marker(info.description, marker):
-                return TaskSeen(remote_task(info))
+                return TaskSeen(remote_task(client, info))
         return StartNotFound(marker)

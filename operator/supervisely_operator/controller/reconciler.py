@@ -6,6 +6,7 @@ resourceVersion the decision was based on. A crash after any line leaves a statu
 the next pass reaches the same decision, or adopts what the action already did.
 """
 
+import copy
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -103,6 +104,9 @@ class Reconciler:
 
     async def run_pass(self, obj: Mapping[str, Any], *, deleting: bool, logger: Logger) -> Plan:
         """One pass over one object; raises ``StaleObject`` when it changed meanwhile."""
+        # kopf's daemon body is live (updated in place as events arrive); decide on a copy so
+        # the resourceVersion written against is the one the decision was made from.
+        obj = copy.deepcopy(dict(obj))
         snapshot = Snapshot(obj)
         spec = SuperviselyTaskSpec.model_validate(obj["spec"])
         status = snapshot.status

@@ -124,6 +124,10 @@ class _Draft:
 
 def plan_next_step(situation: Situation) -> Plan:
     """Decide the next status, the one action (if any), the Events and when to look again."""
+    if not situation.protected and not situation.deleting:
+        # Until kopf has put the finalizer on, a task started now could be orphaned by a
+        # deletion; nothing is decided or written, the pass only waits for it.
+        return Plan(status=situation.status, requeue_after=FINALIZER_WAIT)
     status = situation.status.model_copy(update={"observed_generation": situation.generation})
     draft = _Draft(situation, status)
     observation = situation.observation
@@ -185,6 +189,9 @@ def _settle_start_request(draft: _Draft) -> Plan | None:
             task_id=task.task_id,
             start_request=None,
             started_at=task.started_at or request.requested_at,
+            session_url=task.session_url,
+            agent_id=task.agent_id,
+            module_id=situation.spec.module_id,
         )
         draft.event(
             EventType.NORMAL,
@@ -384,9 +391,6 @@ def _retire_current_task(draft: _Draft) -> None:
 def _start(draft: _Draft, *, reason: str, restarts: int) -> Plan:
     """Record the start request, then ask for the start: the mark lands before the call."""
     situation = draft.situation
-    if not situation.protected:
-        # Nothing is written while kopf adds the finalizer: this pass only waits for it.
-        return Plan(status=situation.status, requeue_after=FINALIZER_WAIT)
     marker = start_marker(situation.resource, at=situation.now)
     previous = draft.status.task_id
     _retire_current_task(draft)

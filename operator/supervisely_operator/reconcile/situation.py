@@ -33,6 +33,7 @@ class RemoteTask:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     agent_id: int | None = None
+    session_url: str | None = None
 
 
 @dataclass(frozen=True)
