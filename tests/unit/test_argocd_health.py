@@ -1,0 +1,143 @@
+"""The Argo CD health check of SuperviselyTask, run as Argo CD runs it, on captured objects.
+
+``health_test.yaml`` is the specification, in Argo CD's own format, and its objects were written
+by the real operator (``bench/capture_argocd_testdata.py``). A few tests below change one field
+of such an object to reach a branch no run of today's operator produces (a phase from a newer
+operator, a Synced reason that needs a real cluster's Secret): they say so in their names.
+"""
+
+import copy
+import re
+from typing import Any
+
+import pytest
+import yaml
+from lupa.lua51 import LuaError
+
+from argocd_health import (
+    HEALTH_DIR,
+    HEALTH_LUA,
+    REPO,
+    HealthCase,
+    Verdict,
+    health_cases,
+    run_health,
+)
+
+CASES = health_cases()
+DOC = REPO / "docs" / "argocd.md"
+CRD = REPO / "crds" / "superviselytask.yaml"
+CONFIGMAP_KEY = "resource.customizations.health.supervisely.com_SuperviselyTask"
+
+
+def captured(name: str) -> dict[str, Any]:
+    """A deep copy of a captured object, free to change."""
+    return copy.deepcopy(yaml.safe_load((HEALTH_DIR / "testdata" / name).read_text()))
+
+
+def set_condition(obj: dict[str, Any], type_: str, **fields: str) -> None:
+    condition = next(c for c in obj["status"]["conditions"] if c["type"] == type_)
+    condition.update(fields)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.input_path for c in CASES])
+def test_each_captured_object_gets_its_verdict(case: HealthCase) -> None:
+    assert run_health(case.load()) == case.expected
+
+
+def test_every_testdata_file_is_a_case_and_every_case_has_its_file() -> None:
+    on_disk = {f"testdata/{p.name}" for p in (HEALTH_DIR / "testdata").glob("*.yaml")}
+    listed = [c.input_path for c in CASES]
+    assert len(listed) == len(set(listed)), "a file listed twice"
+    assert set(listed) == on_disk
+
+
+def test_testdata_was_captured_and_stripped_of_what_identifies_one_run() -> None:
+    for path in sorted((HEALTH_DIR / "testdata").glob("*.yaml")):
+        text = path.read_text()
+        assert text.startswith("# Captured by bench/capture_argocd_testdata.py"), path.name
+        metadata = yaml.safe_load(text)["metadata"]
+        assert not {"uid", "resourceVersion", "managedFields"} & set(metadata), path.name
+
+
+def test_every_phase_the_crd_allows_has_a_captured_object_and_a_known_verdict() -> None:
+    """A phase added to the API without testdata (and a verdict for it) fails here."""
+    crd = yaml.safe_load(CRD.read_text())
+    status_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    phases = set(status_schema["properties"]["phase"]["enum"])
+    captured_phases = {(c.load().get("status") or {}).get("phase") for c in CASES}
+    assert phases <= captured_phases
+    assert "Unknown" not in {c.expected.status for c in CASES}
+
+
+def test_the_cases_use_all_four_verdicts_a_live_resource_can_get() -> None:
+    statuses = {c.expected.status for c in CASES}
+    assert statuses == {"Healthy", "Progressing", "Degraded", "Suspended"}
+
+
+def test_a_phase_from_a_newer_operator_is_unknown_not_guessed() -> None:
+    obj = captured("running.yaml")
+    obj["status"]["phase"] = "Paused"
+    assert run_health(obj) == Verdict("Unknown", "Unknown phase Paused")
+
+
+@pytest.mark.parametrize(
+    ("reason", "status"),
+    [
+        ("StartOutcomeUnknown", "Progressing"),
+        ("SecretInvalid", "Degraded"),
+        ("CredentialsMissing", "Degraded"),
+        ("ProtocolError", "Degraded"),
+    ],
+)
+def test_synced_reasons_not_captured_are_classified_as_documented(reason: str, status: str) -> None:
+    """Self-healing reasons are an allowlist: anything else, even a new one, is Degraded."""
+    obj = captured("unavailable.yaml")
+    set_condition(obj, "Synced", reason=reason, message=f"{reason} happened")
+    assert run_health(obj) == Verdict(status, f"{reason} happened")
+
+
+@pytest.mark.parametrize("name", ["succeeded.yaml", "failed-backoff-limit.yaml", "suspended.yaml"])
+def test_a_final_or_suspended_phase_wins_over_an_added_synced_false(name: str) -> None:
+    """Nothing Supervisely answers now changes a task that ended or that nobody wants run."""
+    obj = captured(name)
+    obj["status"]["conditions"] = [
+        c for c in obj["status"]["conditions"] if c["type"] != "Synced"
+    ] + [{"type": "Synced", "status": "False", "reason": "Unauthorized", "message": "refused"}]
+    [expected] = [c.expected for c in CASES if c.input_path == f"testdata/{name}"]
+    assert run_health(obj) == expected
+
+
+def test_a_failed_resource_without_conditions_falls_back_to_last_error() -> None:
+    obj = captured("failed-start.yaml")
+    del obj["status"]["conditions"]
+    assert run_health(obj) == Verdict("Degraded", obj["status"]["lastError"]["message"])
+
+
+def test_the_runner_has_no_string_library_like_argocd_cm_scripts() -> None:
+    """Otherwise a script using ``string.find`` would pass here and fail in Argo CD."""
+    for script in ('return {status = ("x"):upper()}', "return {status = string.upper('x')}"):
+        with pytest.raises(LuaError):
+            run_health({}, script)
+
+
+def test_the_runner_treats_a_status_outside_argo_cds_as_unknown_as_argo_cd_does() -> None:
+    verdict = run_health({}, 'return {status = "Fine", message = "?"}')
+    assert verdict == Verdict("Unknown", "Lua returned an invalid health status")
+
+
+def configmap_snippets(markdown: str) -> list[dict[str, Any]]:
+    """Every YAML block of the document that is the argocd-cm ConfigMap."""
+    blocks = re.findall(r"^```yaml\n(.*?)^```", markdown, flags=re.DOTALL | re.MULTILINE)
+    documents = [yaml.safe_load(block) for block in blocks]
+    return [
+        d
+        for d in documents
+        if isinstance(d, dict) and d.get("kind") == "ConfigMap"
+        and d["metadata"]["name"] == "argocd-cm"
+    ]  # fmt: skip
+
+
+def test_the_argocd_cm_snippet_in_the_docs_is_health_lua_exactly() -> None:
+    [configmap] = configmap_snippets(DOC.read_text())
+    assert configmap["data"][CONFIGMAP_KEY] == HEALTH_LUA.read_text()
