@@ -10,6 +10,7 @@ prefix (status holds only what users read), and only the deletion handler uses t
 """
 
 import asyncio
+import secrets
 from collections.abc import Mapping
 from typing import Any, Final, cast
 
@@ -60,6 +61,10 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
     settings.scanning.disabled = bool(config.namespaces)
     settings.posting.reporting_component = "supervisely-operator"
     settings.peering.mandatory = config.peering is not None
+    if config.peering is not None:
+        # kopf's peering is not leader election: replicas of equal priority all freeze on
+        # seeing each other. A random priority per replica makes exactly one of them active.
+        settings.peering.priority = secrets.randbelow(1_000_000) + 1
 
 
 @kopf.on.login(registry=registry)
