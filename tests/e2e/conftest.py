@@ -1,0 +1,41 @@
+"""End-to-end tests run against a real Kubernetes API server, in every pytest run.
+
+The session starts one local control plane (etcd + apiextensions-apiserver + the
+discovery front, see ``supervisely_operator.devcluster``) and hands out a
+``ClusterAccess`` to it; set ``SUPERVISELY_OPERATOR_TEST_KUBECONFIG`` to run the
+same tests against another cluster instead. Every test in this directory is
+marked ``e2e`` so it can be selected (``-m e2e``) or deselected (``-m "not e2e"``)
+on purpose; nothing here skips by default.
+"""
+
+import os
+import pathlib
+from collections.abc import Iterator
+
+import pytest
+
+from supervisely_operator.devcluster.access import ClusterAccess
+from supervisely_operator.devcluster.cluster import DevCluster
+
+ENV_TEST_KUBECONFIG = "SUPERVISELY_OPERATOR_TEST_KUBECONFIG"
+E2E_DIR = pathlib.Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if E2E_DIR in item.path.resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterAccess]:
+    """The cluster under test: a fresh DevCluster, or the one the env var names."""
+    cache_dir = tmp_path_factory.mktemp("kubectl-cache")
+    external = os.environ.get(ENV_TEST_KUBECONFIG)
+    if external:
+        yield ClusterAccess(kubeconfig=pathlib.Path(external), kubectl_cache_dir=cache_dir)
+        return
+    with DevCluster() as cluster:
+        yield ClusterAccess(
+            kubeconfig=cluster.kubeconfig, kubectl_cache_dir=cache_dir, dev_cluster=cluster
+        )
