@@ -175,13 +175,19 @@ async def keep_in_sync(
 
 
 async def _sleep(stopped: kopf.DaemonStopped, wakeup: asyncio.Event, delay: float) -> None:
-    """Sleep ``delay`` seconds, or less if the object changes or the daemon is stopped."""
+    """Sleep ``delay`` seconds, or less if the object changes or the daemon is stopped.
+
+    The time limit is ours, not ``stopped.wait(delay)``'s: kopf runs that wait in a helper task
+    that ends in TimeoutError, and at exit kopf re-raises the outcome of every task still alive
+    when it stopped its own; a daemon asleep then (kopf may respawn one for a late watch event)
+    made the whole operator exit with that TimeoutError.
+    """
     waiters = {
-        asyncio.ensure_future(stopped.wait(delay)),
+        asyncio.ensure_future(stopped.wait()),
         asyncio.ensure_future(wakeup.wait()),
     }
     try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiter in waiters:
             waiter.cancel()
@@ -211,3 +217,4 @@ async def stop_before_deletion(body: kopf.Body, memo: kopf.Memo, logger: Logger,
             "Waiting for the Supervisely task to stop before deletion",
             delay=delay or memo.tuning.stopping_poll_interval,
         )
+    memo.locks.pop(body.metadata.uid, None)

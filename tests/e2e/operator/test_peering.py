@@ -15,6 +15,19 @@ PEERING_CRDS = Path(__file__).resolve().parents[3] / "charts/supervisely-operato
 PEERING = "e2e-peering"
 
 
+def peer(
+    cluster: ClusterAccess, simulator: ThreadedSimulator, token: str, log_path: Path
+) -> OperatorProcess:
+    """An operator replica that joins the peering."""
+    return OperatorProcess(
+        kubeconfig=cluster.kubeconfig,
+        server=simulator.base_url,
+        token=token,
+        log_path=log_path,
+        env={**FAST_OPERATOR_ENV, "SUPERVISELY_OPERATOR_PEERING": PEERING},
+    )
+
+
 @pytest.fixture
 def standby(
     crd_cluster: ClusterAccess, simulator: ThreadedSimulator, operator_token: str, tmp_path: Path
@@ -24,13 +37,7 @@ def standby(
     crd_cluster.kubectl("wait", "--for=condition=Established", "crd/clusterkopfpeerings.kopf.dev")
     peering = f"apiVersion: kopf.dev/v1\nkind: ClusterKopfPeering\nmetadata:\n  name: {PEERING}\n"
     crd_cluster.kubectl("apply", "-f", "-", input=peering)
-    process = OperatorProcess(
-        kubeconfig=crd_cluster.kubeconfig,
-        server=simulator.base_url,
-        token=operator_token,
-        log_path=tmp_path / "standby.log",
-        env={**FAST_OPERATOR_ENV, "SUPERVISELY_OPERATOR_PEERING": PEERING},
-    )
+    process = peer(crd_cluster, simulator, operator_token, tmp_path / "standby.log")
     process.start()
     try:
         yield process
@@ -48,14 +55,8 @@ def test_two_peered_replicas_serve_and_start_each_task_once(
     tmp_path: Path,
 ) -> None:
     operator.stop()  # the shared fixture runs standalone; bring it back as a peer
-    peer = OperatorProcess(
-        kubeconfig=crd_cluster.kubeconfig,
-        server=simulator.base_url,
-        token=operator_token,
-        log_path=tmp_path / "peer.log",
-        env={**FAST_OPERATOR_ENV, "SUPERVISELY_OPERATOR_PEERING": PEERING},
-    )
-    peer.start()
+    second = peer(crd_cluster, simulator, operator_token, tmp_path / "peer.log")
+    second.start()
     try:
         began = time.monotonic()
         tasks.apply("serve", {"moduleId": 103, "workspaceId": 1})
@@ -65,4 +66,4 @@ def test_two_peered_replicas_serve_and_start_each_task_once(
         tasks.delete("serve", wait=True)
         assert simulator.task_status(simulator.tasks()[0]["id"]) == "stopped"
     finally:
-        peer.stop()
+        second.stop()
