@@ -8,15 +8,19 @@ record instead).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 import pytest
 
 from supervisely_operator.simulator import FakeClock, Scenario, Simulator
 from supervisely_operator.simulator.clock import DEFAULT_CLOCK, Clock
+
+if TYPE_CHECKING:
+    from controller_harness import ApiServerEmulator, Cluster, OperatorStarter
 
 SIMULATOR_TOKEN = "simulator-test-token-0123456789abcdef"
 """A made-up token; it only has to match between the simulator and its clients."""
@@ -110,3 +114,64 @@ async def sim_client_factory() -> AsyncIterator[ClientFactory]:
 def sim_client(simulator: Simulator, sim_client_factory: ClientFactory) -> httpx.AsyncClient:
     """An httpx client for the ``simulator`` fixture, with the test token."""
     return sim_client_factory(simulator)
+
+
+# The operator in-process against kmock (tests/integration/test_controller_*.py); the helpers
+# live in controller_harness.py, these fixtures only tie their lifetimes to a test. They import
+# it when used: kopf and the official client take seconds to import, and the other integration
+# tests need neither.
+
+
+@pytest.fixture
+async def kube_api() -> AsyncIterator[ApiServerEmulator]:
+    """kmock standing in for the Kubernetes API on a loopback port (see ``controller_harness``)."""
+    from controller_harness import serving_api_emulator
+
+    async with serving_api_emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def cluster(kube_api: ApiServerEmulator) -> Cluster:
+    """Create objects in ``kube_api`` and read back what the operator did there."""
+    from controller_harness import Cluster
+
+    return Cluster(kube_api)
+
+
+@pytest.fixture
+async def start_operator(
+    kube_api: ApiServerEmulator,
+    simulator: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> AsyncIterator[OperatorStarter]:
+    """Start the real operator (our kopf registry, in this process) against ``kube_api``.
+
+    It depends on ``simulator`` so that it stops before the simulator does. The official client
+    reads ``$KUBECONFIG`` once, at import, into a module constant, and kopf's login handler
+    loads the kubeconfig into the client's process-wide default configuration: both are
+    patched for the test and restored after it.
+    """
+    import kubernetes
+
+    from supervisely_operator.controller.settings import OperatorSettings
+
+    from controller_harness import FAST_OPERATOR_ENV, running_operator, write_kubeconfig
+
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", str(kube_api.url).rstrip("/"))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setattr(
+        kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig)
+    )
+    monkeypatch.setattr(kubernetes.client.Configuration, "_default", None)
+    for name in ("SERVER_ADDRESS", "API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    async with contextlib.AsyncExitStack() as running:
+
+        async def start(**env: str) -> None:
+            for name, value in {**FAST_OPERATOR_ENV, **env}.items():
+                monkeypatch.setenv(name, value)
+            await running.enter_async_context(running_operator(OperatorSettings()))
+
+        yield start

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from supervisely_operator.api import LastError, SuperviselyTaskSpec, SuperviselyTaskStatus
 from supervisely_operator.controller import actions
 from supervisely_operator.controller.credentials import ClientPool, CredentialsUnavailable
-from supervisely_operator.controller.kube import KubeApi
+from supervisely_operator.controller.kube import KubeApi, StaleObject
 from supervisely_operator.controller.merge_patch import merge_patch
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.observe import TaskObserver
@@ -38,6 +38,7 @@ from supervisely_operator.supervisely import SuperviselyClient
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 LAST_ERROR_LIMIT = 32768
+STATUS_WRITE_ATTEMPTS = 3
 
 
 class EventPoster(Protocol):
@@ -159,14 +160,23 @@ class Reconciler:
                 client, spec=spec, resource=snapshot.resource, marker=action.marker, logger=logger
             )
             result = apply_start_outcome(status, outcome, generation=generation, now=self._now())
-            await self._write(snapshot, status, result.status, result.events, logger=logger)
+            await self._write(
+                snapshot, status, result.status, result.events, logger=logger, records_facts=True
+            )
         elif isinstance(action, StopTask):
             failed = await actions.stop_task(client, action.task_id)
             if failed is not None:
                 result = apply_call_failure(
                     status, failed.error, generation=generation, now=self._now()
                 )
-                await self._write(snapshot, status, result.status, result.events, logger=logger)
+                await self._write(
+                    snapshot,
+                    status,
+                    result.status,
+                    result.events,
+                    logger=logger,
+                    records_facts=True,
+                )
         else:
             resource = snapshot.resource
             logger.info("Deleting the resource: ttlSecondsAfterFinished has passed")
@@ -195,19 +205,17 @@ class Reconciler:
         events: tuple[Event, ...],
         *,
         logger: Logger,
+        records_facts: bool = False,
     ) -> Snapshot:
-        """Patch the status if anything visible changed; post the Events after the write."""
+        """Patch the status if anything visible changed; post the Events after the write.
+
+        ``records_facts`` marks a write of what an action did (a task id, a refusal): it must
+        land even if the spec changed meanwhile, while a decision must be made again then.
+        """
         if new != old:
             patch = merge_patch(old.to_wire(), new.to_wire())
-            resource = snapshot.resource
-            written = await self._kube.patch_status(
-                namespace=resource.namespace,
-                name=resource.name,
-                resource_version=snapshot.metadata["resourceVersion"],
-                status=patch,
-            )
+            snapshot = await self._patch_status(snapshot, old, patch, records_facts=records_facts)
             logger.debug("Status patched: %s", sorted(patch))
-            snapshot = Snapshot(written)
             if new.restarts > old.restarts:
                 self._metrics.restarts.inc(new.restarts - old.restarts)
         self._metrics.phases.observe(snapshot.resource.uid, new.phase)
@@ -220,3 +228,40 @@ class Reconciler:
             )
             self._post_event(snapshot.obj, event)
         return snapshot
+
+    async def _patch_status(
+        self,
+        snapshot: Snapshot,
+        old: SuperviselyTaskStatus,
+        patch: Mapping[str, Any],
+        *,
+        records_facts: bool,
+    ) -> Snapshot:
+        """A conflict-checked status patch, repeated on conflicts that changed nothing of ours.
+
+        kopf writes its own annotations right after adding the finalizer, typically while a start
+        is in flight; such a metadata-only change must not throw away the record of the start.
+        """
+        resource = snapshot.resource
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                written = await self._kube.patch_status(
+                    namespace=resource.namespace,
+                    name=resource.name,
+                    resource_version=snapshot.metadata["resourceVersion"],
+                    status=patch,
+                )
+                return Snapshot(written)
+            except StaleObject:
+                if attempts == STATUS_WRITE_ATTEMPTS:
+                    raise
+                fresh = Snapshot(
+                    await self._kube.get(namespace=resource.namespace, name=resource.name)
+                )
+                same_object = fresh.resource.uid == resource.uid and fresh.status == old
+                same_spec = fresh.metadata.get("generation") == snapshot.metadata.get("generation")
+                if not same_object or not (same_spec or records_facts):
+                    raise
+                snapshot = fresh

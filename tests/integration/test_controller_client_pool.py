@@ -1,0 +1,205 @@
+"""The pool of Supervisely clients: which credentials serve a resource, and for how long.
+
+The Secrets are read through the official client from kmock, as the operator reads them; the
+clock of the Secret cache is a fake, so the cache period is exact without sleeping.
+"""
+
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import kubernetes
+import pytest
+from pydantic import SecretStr
+
+from supervisely_operator.api import SecretReference
+from supervisely_operator.controller.credentials import (
+    ClientPool,
+    Credentials,
+    CredentialsUnavailable,
+)
+from supervisely_operator.controller.kube import KubeApi
+from supervisely_operator.supervisely import ClientSettings
+
+from controller_harness import ApiServerEmulator, Cluster
+
+SERVER = "http://127.0.0.1:9"
+"""Nothing is called: clients are made lazily and these tests never send a request."""
+TOKEN = "pool-test-token-0123456789"
+ROTATED = "pool-test-token-rotated-9876"
+CACHE_SECONDS = 30.0
+
+
+class FakeMonotonic:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+PoolFactory = Callable[..., ClientPool]
+
+
+@pytest.fixture
+def kube(kube_api: ApiServerEmulator) -> Iterator[KubeApi]:
+    """The operator's own wrapper of the official client, aimed at kmock."""
+    configuration = kubernetes.client.Configuration(host=str(kube_api.url).rstrip("/"))
+    api = KubeApi(kubernetes.client.ApiClient(configuration), threads=2)
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def clock() -> FakeMonotonic:
+    return FakeMonotonic()
+
+
+@pytest.fixture
+async def pool_factory(kube: KubeApi, clock: FakeMonotonic) -> AsyncIterator[PoolFactory]:
+    pools: list[ClientPool] = []
+
+    def make(default: Credentials | None = None) -> ClientPool:
+        pool = ClientPool(
+            kube=kube,
+            default=default,
+            settings=ClientSettings(),
+            secret_cache_seconds=CACHE_SECONDS,
+            monotonic=clock,
+        )
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        await pool.aclose()
+
+
+def reads_of(cluster: Cluster, namespace: str, name: str) -> int:
+    return len(cluster.requests("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}"))
+
+
+def ref(name: str) -> SecretReference:
+    return SecretReference.model_validate({"name": name})
+
+
+async def test_a_secret_is_read_once_per_cache_period_then_again(
+    cluster: Cluster, pool_factory: PoolFactory, clock: FakeMonotonic
+) -> None:
+    await cluster.create_secret(
+        "creds", {"SERVER_ADDRESS": SERVER, "API_TOKEN": TOKEN}, namespace="ml"
+    )
+    pool = pool_factory()
+
+    first = await pool.client_for(namespace="ml", secret_ref=ref("creds"))
+    clock.now = CACHE_SECONDS - 0.1
+    again = await pool.client_for(namespace="ml", secret_ref=ref("creds"))
+    assert again is first
+    assert reads_of(cluster, "ml", "creds") == 1
+
+    clock.now = CACHE_SECONDS
+    after = await pool.client_for(namespace="ml", secret_ref=ref("creds"))
+    assert reads_of(cluster, "ml", "creds") == 2
+    assert after is first, "same server and token: the same client"
+
+
+async def test_a_rotated_token_takes_effect_once_the_cache_period_is_over(
+    cluster: Cluster, pool_factory: PoolFactory, clock: FakeMonotonic
+) -> None:
+    await cluster.create_secret(
+        "creds", {"SERVER_ADDRESS": SERVER, "API_TOKEN": TOKEN}, namespace="ml"
+    )
+    await cluster.create_secret(
+        "already-rotated", {"SERVER_ADDRESS": SERVER, "API_TOKEN": ROTATED}, namespace="ml"
+    )
+    pool = pool_factory()
+    before = await pool.client_for(namespace="ml", secret_ref=ref("creds"))
+
+    await cluster.update_secret("creds", {"API_TOKEN": ROTATED}, namespace="ml")
+    assert await pool.client_for(namespace="ml", secret_ref=ref("creds")) is before
+    clock.now = CACHE_SECONDS
+    rotated = await pool.client_for(namespace="ml", secret_ref=ref("creds"))
+
+    assert rotated is not before
+    assert rotated is await pool.client_for(namespace="ml", secret_ref=ref("already-rotated")), (
+        "the new client is the one for the rotated token"
+    )
+
+
+async def test_resources_with_the_same_server_and_token_share_one_client(
+    cluster: Cluster, pool_factory: PoolFactory
+) -> None:
+    """A thousand resources naming one Secret (or equal ones) need one connection pool."""
+    same = {"SERVER_ADDRESS": SERVER, "API_TOKEN": TOKEN}
+    await cluster.create_secret("creds", same, namespace="ml")
+    await cluster.create_secret("team-creds", same, namespace="research")
+    await cluster.create_secret(
+        "other", {"SERVER_ADDRESS": SERVER, "API_TOKEN": ROTATED}, namespace="ml"
+    )
+    pool = pool_factory(Credentials(server_address=SERVER, api_token=SecretStr(TOKEN)))
+
+    shared = await pool.client_for(namespace="ml", secret_ref=ref("creds"))
+    assert await pool.client_for(namespace="research", secret_ref=ref("team-creds")) is shared
+    assert await pool.client_for(namespace="ml", secret_ref=None) is shared
+    assert await pool.client_for(namespace="ml", secret_ref=ref("other")) is not shared
+
+
+def test_the_pool_key_holds_a_digest_of_the_token_never_the_token() -> None:
+    credentials = Credentials(server_address=SERVER, api_token=SecretStr(TOKEN))
+    server, digest = credentials.key()
+    assert server == SERVER
+    assert TOKEN not in digest
+    assert len(digest) == 64
+    assert TOKEN not in repr(credentials)
+
+
+@pytest.mark.parametrize(
+    ("data", "missing"),
+    [
+        pytest.param({"SERVER_ADDRESS": SERVER}, "API_TOKEN", id="no-token"),
+        pytest.param({"API_TOKEN": TOKEN}, "SERVER_ADDRESS", id="no-server"),
+        pytest.param({"SERVER_ADDRESS": SERVER, "API_TOKEN": ""}, "API_TOKEN", id="empty-token"),
+    ],
+)
+async def test_a_secret_without_both_keys_is_invalid_and_says_which_is_missing(
+    cluster: Cluster, pool_factory: PoolFactory, data: dict[str, str], missing: str
+) -> None:
+    await cluster.create_secret("creds", data, namespace="ml")
+
+    with pytest.raises(CredentialsUnavailable) as refused:
+        await pool_factory().client_for(namespace="ml", secret_ref=ref("creds"))
+
+    assert refused.value.reason == "SecretInvalid"
+    assert refused.value.message == f"Secret ml/creds lacks the keys {missing}"
+
+
+async def test_a_missing_secret_and_missing_defaults_are_told_apart(
+    pool_factory: PoolFactory,
+) -> None:
+    pool = pool_factory()
+
+    with pytest.raises(CredentialsUnavailable) as no_secret:
+        await pool.client_for(namespace="ml", secret_ref=ref("creds"))
+    with pytest.raises(CredentialsUnavailable) as no_default:
+        await pool.client_for(namespace="ml", secret_ref=None)
+
+    assert (no_secret.value.reason, no_secret.value.message) == (
+        "SecretNotFound",
+        "Secret ml/creds does not exist",
+    )
+    assert no_default.value.reason == "CredentialsMissing"
+
+
+async def test_a_malformed_token_in_a_secret_is_invalid_without_being_named(
+    cluster: Cluster, pool_factory: PoolFactory
+) -> None:
+    malformed = "token with spaces 55aa"
+    await cluster.create_secret(
+        "creds", {"SERVER_ADDRESS": SERVER, "API_TOKEN": malformed}, namespace="ml"
+    )
+
+    with pytest.raises(CredentialsUnavailable) as refused:
+        await pool_factory().client_for(namespace="ml", secret_ref=ref("creds"))
+
+    assert refused.value.reason == "CredentialsInvalid"
+    assert malformed not in refused.value.message

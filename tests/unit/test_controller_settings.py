@@ -1,0 +1,159 @@
+"""Operator settings from the environment (as the Helm chart sets them), and the kopf options.
+
+Credentials keep the Supervisely SDK's own names, so a Supervisely app's ``.env`` works as it
+is; every other setting is prefixed ``SUPERVISELY_OPERATOR_`` so it cannot collide.
+"""
+
+import os
+
+import kopf
+import pytest
+from pydantic import ValidationError
+
+from supervisely_operator.controller import handlers
+from supervisely_operator.controller.runner import operator_options
+from supervisely_operator.controller.settings import OperatorSettings
+from supervisely_operator.reconcile.situation import Tuning
+
+TOKEN = "settings-test-token-4e5f6a"
+
+
+@pytest.fixture(autouse=True)
+def bare_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No setting leaks in from the shell that runs the tests (names are case-insensitive)."""
+    for name in list(os.environ):
+        upper = name.upper()
+        if upper.startswith("SUPERVISELY_OPERATOR_") or upper in {"SERVER_ADDRESS", "API_TOKEN"}:
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_with_nothing_set_the_operator_watches_everything_without_default_credentials() -> None:
+    settings = OperatorSettings()
+
+    assert settings.server_address is None
+    assert settings.api_token is None
+    assert settings.namespaces == []
+    assert settings.peering is None
+    assert settings.tuning() == Tuning(poll_interval=10.0, stopping_poll_interval=2.0)
+    assert settings.client_settings().read_timeout == 30.0
+    assert settings.client_settings().max_attempts == 4
+
+
+@pytest.mark.parametrize(
+    ("value", "namespaces"),
+    [
+        pytest.param("ml", ["ml"], id="one"),
+        pytest.param("ml,research", ["ml", "research"], id="comma-separated"),
+        pytest.param(" ml , research ,, ", ["ml", "research"], id="spaces-and-empty-parts"),
+        pytest.param("", [], id="empty-means-all"),
+    ],
+)
+def test_namespaces_are_a_comma_separated_list(
+    bare_environment: pytest.MonkeyPatch, value: str, namespaces: list[str]
+) -> None:
+    bare_environment.setenv("SUPERVISELY_OPERATOR_NAMESPACES", value)
+
+    assert OperatorSettings().namespaces == namespaces
+
+
+def test_credentials_use_the_sdk_names_and_the_token_stays_masked(
+    bare_environment: pytest.MonkeyPatch,
+) -> None:
+    bare_environment.setenv("SERVER_ADDRESS", "https://app.supervisely.com")
+    bare_environment.setenv("API_TOKEN", TOKEN)
+
+    settings = OperatorSettings()
+
+    assert settings.server_address == "https://app.supervisely.com"
+    assert settings.api_token is not None
+    assert settings.api_token.get_secret_value() == TOKEN
+    assert TOKEN not in repr(settings)
+    assert TOKEN not in str(settings)
+
+
+def test_prefixed_credential_names_are_not_read(bare_environment: pytest.MonkeyPatch) -> None:
+    """One name per credential: the SDK's. A second, prefixed spelling would be a trap."""
+    bare_environment.setenv("SUPERVISELY_OPERATOR_SERVER_ADDRESS", "https://other.example")
+    bare_environment.setenv("SUPERVISELY_OPERATOR_API_TOKEN", TOKEN)
+
+    settings = OperatorSettings()
+
+    assert (settings.server_address, settings.api_token) == (None, None)
+
+
+def test_other_settings_are_read_only_with_the_prefix(
+    bare_environment: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {
+        "SUPERVISELY_OPERATOR_POLL_INTERVAL": "0.5",
+        "SUPERVISELY_OPERATOR_TRANSITION_POLL_INTERVAL": "0.25",
+        "SUPERVISELY_OPERATOR_START_GRACE": "7",
+        "SUPERVISELY_OPERATOR_REQUEST_TIMEOUT": "3",
+        "SUPERVISELY_OPERATOR_REQUEST_ATTEMPTS": "2",
+        "SUPERVISELY_OPERATOR_SECRET_CACHE_SECONDS": "5",
+        "SUPERVISELY_OPERATOR_PEERING": "supervisely-operator",
+        "SUPERVISELY_OPERATOR_METRICS_PORT": "0",
+        "SUPERVISELY_OPERATOR_LOG_FORMAT": "json",
+        "MAX_CONCURRENT_PASSES": "99",  # unprefixed: somebody else's variable
+    }.items():
+        bare_environment.setenv(name, value)
+
+    settings = OperatorSettings()
+
+    assert settings.tuning() == Tuning(
+        poll_interval=0.5, stopping_poll_interval=0.25, start_grace=7.0
+    )
+    assert settings.client_settings().read_timeout == 3.0
+    assert settings.client_settings().max_attempts == 2
+    assert settings.secret_cache_seconds == 5.0
+    assert settings.peering == "supervisely-operator"
+    assert settings.metrics_port == 0
+    assert settings.log_format == "json"
+    assert settings.max_concurrent_passes == 16
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        pytest.param("SUPERVISELY_OPERATOR_POLL_INTERVAL", "0", id="poll-interval-zero"),
+        pytest.param("SUPERVISELY_OPERATOR_REQUEST_ATTEMPTS", "0", id="no-attempts"),
+        pytest.param("SUPERVISELY_OPERATOR_LOG_FORMAT", "xml", id="unknown-log-format"),
+        pytest.param("SUPERVISELY_OPERATOR_METRICS_PORT", "70000", id="port-out-of-range"),
+    ],
+)
+def test_a_nonsensical_value_stops_the_operator_at_startup(
+    bare_environment: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    bare_environment.setenv(name, value)
+
+    with pytest.raises(ValidationError, match=name.removeprefix("SUPERVISELY_OPERATOR_").lower()):
+        OperatorSettings()
+
+
+def test_the_operator_runs_cluster_wide_and_standalone_by_default() -> None:
+    config = OperatorSettings()
+
+    options = operator_options(config)
+
+    assert options["registry"] is handlers.registry
+    assert isinstance(options["memo"], kopf.Memo)
+    assert options["memo"]["config"] is config
+    assert options["clusterwide"] is True
+    assert options["namespaces"] == []
+    assert options["standalone"] is True
+    assert options["peering_name"] is None
+
+
+def test_namespaces_and_peering_narrow_the_scope_and_turn_on_high_availability(
+    bare_environment: pytest.MonkeyPatch,
+) -> None:
+    bare_environment.setenv("SUPERVISELY_OPERATOR_NAMESPACES", "ml,research")
+    bare_environment.setenv("SUPERVISELY_OPERATOR_PEERING", "supervisely-operator")
+
+    options = operator_options(OperatorSettings())
+
+    assert options["clusterwide"] is False
+    assert options["namespaces"] == ["ml", "research"]
+    assert options["standalone"] is False
+    assert options["peering_name"] == "supervisely-operator"
