@@ -113,9 +113,10 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
 
 @kopf.on.cleanup(registry=registry)
 async def clean_up(memo: kopf.Memo, **_: Any) -> None:
-    """Close the connection pools."""
+    """Close the connection pools and the metrics endpoint."""
     await memo.clients.aclose()
     memo.kube.close()
+    memo.metrics.close()
 
 
 async def run_pass(

@@ -6,6 +6,7 @@ a gauge kept in step by hand), so a resource that is deleted simply stops being 
 
 from collections.abc import Iterator
 from typing import Final
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -47,6 +48,7 @@ class OperatorMetrics:
     """Every metric the operator exports, on its own registry (no process-global state)."""
 
     def __init__(self) -> None:
+        self._server: WSGIServer | None = None
         self.registry = CollectorRegistry()
         self.phases = PhaseCollector()
         self.registry.register(self.phases)
@@ -94,4 +96,11 @@ class OperatorMetrics:
 
     def serve(self, port: int) -> None:
         """Expose ``/metrics`` on all interfaces in a background thread."""
-        start_http_server(port, registry=self.registry)
+        self._server, _ = start_http_server(port, registry=self.registry)
+
+    def close(self) -> None:
+        """Stop serving ``/metrics``."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
