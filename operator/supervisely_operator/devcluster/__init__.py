@@ -1,1 +1,1 @@
-
+"""A local control plane (etcd + apiextensions-apiserver + discovery front) for tests, demo."""
