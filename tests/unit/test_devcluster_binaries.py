@@ -27,6 +27,7 @@ from supervisely_operator.devcluster.debian_build import (
     DebianBuildError,
     PrivateApt,
     parse_golang_closure,
+    system_debian_mirror,
 )
 
 CONTENT = {ETCD: b"#!/bin/sh\necho etcd\n", APISERVER: b"#!/bin/sh\necho apiserver\n"}
@@ -208,3 +209,17 @@ def test_the_private_apt_config_never_touches_system_state(tmp_path: pathlib.Pat
     assert settings["Dir::Etc::SourceParts"] == str(tmp_path / "empty.d")
     sources = (tmp_path / "sources.list").read_text()
     assert " http://mirror.invalid/debian sid main" in sources
+
+
+def test_the_debian_mirror_comes_from_the_machines_apt_sources(tmp_path: pathlib.Path) -> None:
+    listing = tmp_path / "sources.list.d"
+    listing.mkdir()
+    (listing / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.invalid/debian-security\nSuites: x-security\n\n"
+        "Types: deb\nURIs: http://mirror.invalid/debian/\nSuites: x\n"
+    )
+    assert system_debian_mirror([tmp_path / "none.list", listing]) == "http://mirror.invalid/debian"
+    (tmp_path / "sources.list").write_text("deb [arch=amd64] http://other.invalid/debian x main\n")
+    assert system_debian_mirror([tmp_path / "sources.list"]) == "http://other.invalid/debian"
+    with pytest.raises(DebianBuildError, match="SUPERVISELY_OPERATOR_DEBIAN_MIRROR"):
+        system_debian_mirror([tmp_path / "none.list"])

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 
-# The one place that names the mirror: Debian's own redirector, as on any Debian machine.
-DEBIAN_MIRROR = "http://deb.debian.org/debian"
+# The mirror is the one this machine's apt already uses (its Debian archive line), so the
+# project names no package host of its own; the variable below overrides it.
+APT_SOURCES = (pathlib.Path("/etc/apt/sources.list"), pathlib.Path("/etc/apt/sources.list.d"))
 ENV_DEBIAN_MIRROR = "SUPERVISELY_OPERATOR_DEBIAN_MIRROR"
 SUITE = "sid"
 GO_SERIES = "1.27"
@@ -153,12 +154,37 @@ def _fix_absolute_symlinks(prefix: pathlib.Path) -> None:
                 link.symlink_to(prefix / target.lstrip("/"))
 
 
+def system_debian_mirror(sources: Sequence[pathlib.Path] = APT_SOURCES) -> str:
+    """The Debian archive URI of this machine's apt sources (one-line or deb822 format)."""
+    files: list[pathlib.Path] = []
+    for source in sources:
+        if source.is_dir():
+            files += sorted(source.glob("*.list")) + sorted(source.glob("*.sources"))
+        elif source.is_file():
+            files.append(source)
+    for path in files:
+        for line in path.read_text(errors="replace").splitlines():
+            words = line.split()
+            if words[:1] == ["URIs:"]:
+                uris = words[1:]
+            elif words[:1] == ["deb"]:
+                uris = [word for word in words[1:] if "://" in word][:1]
+            else:
+                continue
+            for uri in uris:
+                if uri.rstrip("/").endswith("/debian"):
+                    return uri.rstrip("/")
+    raise DebianBuildError(
+        f"no Debian archive in this machine's apt sources; set {ENV_DEBIAN_MIRROR}"
+    )
+
+
 def build_from_debian(
     *, work_dir: pathlib.Path, mirror: str | None = None, timeouts: StepTimeouts | None = None
 ) -> pathlib.Path:
     """Build both binaries under ``work_dir``; return the directory that holds them."""
     timeouts = timeouts or StepTimeouts()
-    mirror = mirror or os.environ.get(ENV_DEBIAN_MIRROR) or DEBIAN_MIRROR
+    mirror = mirror or os.environ.get(ENV_DEBIAN_MIRROR) or system_debian_mirror()
     for tool in ("apt-get", "apt-cache", "dpkg-deb"):
         if shutil.which(tool) is None:
             raise DebianBuildError(f"{tool} is not installed; the Debian build needs apt and dpkg")
