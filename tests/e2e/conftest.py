@@ -14,10 +14,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from supervisely_operator.api.resource import CRD_NAME
 from supervisely_operator.devcluster.access import ClusterAccess
 from supervisely_operator.devcluster.cluster import DevCluster
 
 ENV_TEST_KUBECONFIG = "SUPERVISELY_OPERATOR_TEST_KUBECONFIG"
+CRD_FILE = pathlib.Path(__file__).resolve().parents[2] / "crds" / "superviselytask.yaml"
 E2E_DIR = pathlib.Path(__file__).resolve().parent
 
 
@@ -39,3 +41,11 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterAc
         yield ClusterAccess(
             kubeconfig=cluster.kubeconfig, kubectl_cache_dir=cache_dir, dev_cluster=cluster
         )
+
+
+@pytest.fixture(scope="session")
+def crd_cluster(kube_cluster: ClusterAccess) -> ClusterAccess:
+    """The cluster with the committed CRD applied as a user would (plain ``kubectl apply -f``)."""
+    kube_cluster.kubectl("apply", "-f", str(CRD_FILE))
+    kube_cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    return kube_cluster

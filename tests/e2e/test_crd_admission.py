@@ -3,33 +3,23 @@
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from supervisely_operator.api.resource import CRD_NAME
 from supervisely_operator.devcluster.access import ClusterAccess
 
 from spec_cases import EXAMPLES_DIR, INVALID_CASES, InvalidCase, minimal_spec
 
-CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "superviselytask.yaml"
-
-
-@pytest.fixture(scope="module")
-def crd(kube_cluster: ClusterAccess) -> ClusterAccess:
-    """The committed CRD, applied the way a user would (plain ``kubectl apply -f``)."""
-    kube_cluster.kubectl("apply", "-f", str(CRD_FILE))
-    kube_cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
-    return kube_cluster
-
 
 @pytest.fixture
-def namespace(crd: ClusterAccess) -> Iterator[str]:
+def namespace(crd_cluster: ClusterAccess) -> Iterator[str]:
     name = f"admission-{uuid.uuid4().hex[:8]}"
     yield name
-    crd.kubectl("delete", "superviselytasks", "--all", "-n", name, "--wait=false", check=False)
+    crd_cluster.kubectl(
+        "delete", "superviselytasks", "--all", "-n", name, "--wait=false", check=False
+    )
 
 
 def task_manifest(spec: dict[str, Any], name: str = "probe") -> str:
@@ -43,9 +33,11 @@ def task_manifest(spec: dict[str, Any], name: str = "probe") -> str:
     )
 
 
-def test_examples_are_admitted_with_defaults_filled_in(crd: ClusterAccess, namespace: str) -> None:
-    crd.kubectl("apply", "-n", namespace, "-f", str(EXAMPLES_DIR))
-    listed = json.loads(crd.kubectl("get", "slytask", "-n", namespace, "-o", "json").stdout)
+def test_examples_are_admitted_with_defaults_filled_in(
+    crd_cluster: ClusterAccess, namespace: str
+) -> None:
+    crd_cluster.kubectl("apply", "-n", namespace, "-f", str(EXAMPLES_DIR))
+    listed = json.loads(crd_cluster.kubectl("get", "slytask", "-n", namespace, "-o", "json").stdout)
     names = sorted(item["metadata"]["name"] for item in listed["items"])
     expected = sorted(
         document["metadata"]["name"]
@@ -66,37 +58,39 @@ def test_examples_are_admitted_with_defaults_filled_in(crd: ClusterAccess, names
 
 @pytest.mark.parametrize("case", INVALID_CASES, ids=lambda case: case.name)
 def test_invalid_spec_is_refused_at_admission(
-    crd: ClusterAccess, namespace: str, case: InvalidCase
+    crd_cluster: ClusterAccess, namespace: str, case: InvalidCase
 ) -> None:
-    result = crd.kubectl(
+    result = crd_cluster.kubectl(
         "apply", "-n", namespace, "-f", "-", input=task_manifest(case.spec()), check=False
     )
     assert result.returncode != 0, case.why
     assert case.mentions in result.stderr, result.stderr
-    listed = crd.kubectl("get", "slytask", "-n", namespace, "-o", "name").stdout
+    listed = crd_cluster.kubectl("get", "slytask", "-n", namespace, "-o", "name").stdout
     assert listed.strip() == "", "nothing of a refused object is stored"
 
 
 def test_unknown_field_is_refused_by_strict_field_validation(
-    crd: ClusterAccess, namespace: str
+    crd_cluster: ClusterAccess, namespace: str
 ) -> None:
     manifest = task_manifest({**minimal_spec(), "gpus": 2})
-    result = crd.kubectl("apply", "-n", namespace, "-f", "-", input=manifest, check=False)
+    result = crd_cluster.kubectl("apply", "-n", namespace, "-f", "-", input=manifest, check=False)
     assert result.returncode != 0
     assert 'unknown field "spec.gpus"' in result.stderr
 
 
-def test_explain_documents_kubernetes_settings(crd: ClusterAccess) -> None:
-    explained = crd.kubectl("explain", "superviselytask.spec.kubernetesSettings").stdout
+def test_explain_documents_kubernetes_settings(crd_cluster: ClusterAccess) -> None:
+    explained = crd_cluster.kubectl("explain", "superviselytask.spec.kubernetesSettings").stdout
     assert "Resource limits of the app's pod" in explained
     for field in ("limitGpuCoresPerc", "limitShmGb", "requestCpus", "useHealthCheck"):
         assert field in explained
     assert "Share of the GPU's cores" in " ".join(explained.split())
 
 
-def test_wide_listing_shows_the_printer_columns(crd: ClusterAccess, namespace: str) -> None:
-    crd.kubectl("apply", "-n", namespace, "-f", "-", input=task_manifest(minimal_spec()))
-    header = crd.kubectl("get", "supervisely", "-n", namespace, "-o", "wide").stdout.splitlines()[0]
+def test_wide_listing_shows_the_printer_columns(crd_cluster: ClusterAccess, namespace: str) -> None:
+    crd_cluster.kubectl("apply", "-n", namespace, "-f", "-", input=task_manifest(minimal_spec()))
+    header = crd_cluster.kubectl(
+        "get", "supervisely", "-n", namespace, "-o", "wide"
+    ).stdout.splitlines()[0]
     assert header.split() == [
         "NAME", "PHASE", "TASK", "RESTARTS", "AGE", "AGENT", "APP", "MODULE", "WORKSPACE",
     ]  # fmt: skip

@@ -38,8 +38,6 @@ class Reason:
     DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
     BACKOFF_LIMIT_EXCEEDED: Final = "BackoffLimitExceeded"
     START_FAILED: Final = "StartFailed"
-    WAITING_FOR_START: Final = "WaitingForStart"
-    WAITING_FOR_FINALIZER: Final = "WaitingForFinalizer"
     RECONCILED: Final = "Reconciled"
     EXPIRED: Final = "Expired"
     DELETING: Final = "Deleting"

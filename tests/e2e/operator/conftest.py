@@ -6,22 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from supervisely_operator.api.resource import CRD_NAME
 from supervisely_operator.devcluster.access import ClusterAccess
 from supervisely_operator.simulator import Scenario
 from supervisely_operator.simulator.runner import ThreadedSimulator
 
 from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks
 
-CRD_FILE = Path(__file__).resolve().parents[3] / "crds" / "superviselytask.yaml"
 TOKEN = "e2e-simulator-token-5f0c9a"
-
-
-@pytest.fixture(scope="session")
-def crd_cluster(kube_cluster: ClusterAccess) -> ClusterAccess:
-    kube_cluster.kubectl("apply", "-f", str(CRD_FILE))
-    kube_cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
-    return kube_cluster
 
 
 def e2e_scenario() -> Scenario:

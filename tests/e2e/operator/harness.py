@@ -14,7 +14,7 @@ import yaml
 from supervisely_operator.demo.process import OperatorProcess
 from supervisely_operator.devcluster.access import ClusterAccess
 
-__all__ = ["FAST_OPERATOR_ENV", "OperatorProcess", "Tasks", "condition", "phase_of"]
+__all__ = ["FAST_OPERATOR_ENV", "OperatorProcess", "Tasks", "condition", "phase_of", "wait_until"]
 
 #: Fast timings: every remote phase lasts a fraction of a second in the simulator.
 FAST_OPERATOR_ENV = {
@@ -24,6 +24,14 @@ FAST_OPERATOR_ENV = {
     "SUPERVISELY_OPERATOR_REQUEST_TIMEOUT": "3",
     "SUPERVISELY_OPERATOR_REQUEST_ATTEMPTS": "2",
 }
+
+
+def wait_until(holds: Callable[[], bool], *, what: str, timeout: float = 20.0) -> None:
+    """Poll ``holds`` until it is true; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not holds():
+        assert time.monotonic() < deadline, f"not {what} within {timeout}s"
+        time.sleep(0.05)
 
 
 class Tasks:

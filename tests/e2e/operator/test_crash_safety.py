@@ -5,21 +5,11 @@ in which the remote side has acted and the operator has not yet recorded it. The
 the operator in that window, as a node failure would, and starts a new one.
 """
 
-import time
-from collections.abc import Callable
-
 from supervisely_operator.simulator.runner import ThreadedSimulator
 
-from harness import OperatorProcess, Tasks
+from harness import OperatorProcess, Tasks, wait_until
 
 SERVE = {"moduleId": 103, "workspaceId": 1}
-
-
-def wait_until(holds: Callable[[], bool], *, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not holds():
-        assert time.monotonic() < deadline, f"not {what} within {timeout}s"
-        time.sleep(0.05)
 
 
 def live_tasks(simulator: ThreadedSimulator) -> list[int]:
