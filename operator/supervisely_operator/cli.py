@@ -1,24 +1,44 @@
-"""The one console script, ``supervisely-operator``: each subcommand is a thin door to a layer."""
+"""The one console script, ``supervisely-operator``: each subcommand is a thin door to a layer.
 
-from pathlib import Path
+The test tooling (simulator, dev cluster, demo) is loaded only when its subcommand runs, so
+``supervisely-operator run`` imports none of it (an import-linter contract and a test check).
+"""
+
+import importlib
 from typing import Any
 
 import click
 
 from supervisely_operator.api.crd import render_crd_yaml
 from supervisely_operator.api.reference import render_reference
-from supervisely_operator.devcluster.cli import devcluster_group
-from supervisely_operator.simulator.cli import simulator_command
+
+LAZY_COMMANDS = {
+    "simulator": "supervisely_operator.simulator.cli:simulator_command",
+    "devcluster": "supervisely_operator.devcluster.cli:devcluster_group",
+    "demo": "supervisely_operator.demo.cli:demo_command",
+}
+"""Subcommands imported on first use: name -> module:attribute."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group whose tooling subcommands are imported only when invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="supervisely-operator")
 def main() -> None:
     """Run Supervisely app sessions declared as Kubernetes SuperviselyTask resources."""
-
-
-main.add_command(simulator_command)
-main.add_command(devcluster_group)
 
 
 @main.command()
@@ -74,50 +94,3 @@ def run(
         overrides["log_format"] = log_format
     config = OperatorSettings(**overrides)
     run_operator(config, verbose=verbose, debug=debug)
-
-
-@main.command()
-@click.option(
-    "--examples",
-    type=click.Path(exists=True, path_type=Path),
-    default=Path(__file__).resolve().parents[2] / "examples",
-    show_default="examples/ of the repository",
-    help="A file or folder of SuperviselyTask manifests to apply.",
-)
-@click.option("--namespace", default="demo", show_default=True)
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait.")
-@click.option("--keep", is_flag=True, help="Keep everything running until Ctrl-C.")
-@click.option(
-    "--cluster",
-    type=click.Choice(["embedded", "current"]),
-    default="embedded",
-    envvar="SUPERVISELY_OPERATOR_DEMO_CLUSTER",
-    show_default=True,
-    help="The local control plane, or the current kube-context.",
-)
-@click.option(
-    "--supervisely",
-    type=click.Choice(["simulator", "env"]),
-    default="simulator",
-    envvar="SUPERVISELY_OPERATOR_DEMO_SUPERVISELY",
-    show_default=True,
-    help="The embedded simulator, or the server named by SERVER_ADDRESS / API_TOKEN.",
-)
-def demo(
-    examples: Path, namespace: str, timeout: float, keep: bool, cluster: str, supervisely: str
-) -> None:
-    """Run the operator's main job end to end and show it live."""
-    from rich.console import Console
-
-    from supervisely_operator.demo.run import DemoOptions, run_demo
-
-    options = DemoOptions(
-        examples=examples,
-        namespace=namespace,
-        timeout=timeout,
-        keep=keep,
-        current_cluster=cluster == "current",
-        real_supervisely=supervisely == "env",
-    )
-    if not run_demo(options, Console()):
-        raise SystemExit(1)

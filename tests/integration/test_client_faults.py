@@ -19,6 +19,7 @@ from supervisely_operator.supervisely import (
     ClientSettings,
     ModuleId,
     Rejected,
+    ServerGate,
     StartOutcomeUnknown,
     StartTaskRequest,
     SuperviselyClient,
@@ -134,6 +135,34 @@ async def test_retry_after_beyond_max_backoff_is_left_to_the_caller(
         await client.get_task(TaskId(1))
     assert (caught.value.retry_after, caught.value.attempts) == (60.0, 1)
     assert len(simulator.calls("tasks.info")) == 1
+
+
+async def test_a_429_burst_holds_every_caller_of_the_server_until_retry_after(
+    simulator: Simulator, client_for: ClientFor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three reads get 429 with Retry-After: 1 at once. A read by another client of the same
+    server (another token, in the operator) sent right after reaches the simulator only when
+    that second is over, and the pause is logged once, not once per caller."""
+    shared = ServerGate.for_server(simulator.base_url, SETTINGS)
+    first = client_for(simulator.base_url, gate=shared)
+    second = client_for(simulator.base_url, gate=shared)
+    task_id = await a_task(simulator, first)
+    simulator.inject_fault("tasks.info", status=429, retry_after=1, times=3)
+
+    with caplog.at_level(logging.WARNING, logger="supervisely_operator.supervisely"):
+        reads = asyncio.gather(*(first.get_task(task_id) for _ in range(3)))
+        await eventually_calls(simulator, "tasks.info", 3)
+        assert (await second.get_agent(AgentId(1))).id == 1
+        await reads
+
+    calls = simulator.calls("tasks.info")
+    assert [call.status for call in calls] == [429, 429, 429, 200, 200, 200]
+    paused_at = stamp(calls[0])
+    [agent_call] = simulator.calls("agents.info")
+    for held in [agent_call, *calls[3:]]:
+        assert (stamp(held) - paused_at).total_seconds() >= 0.99  # millisecond stamps
+    pauses = [record for record in caplog.records if "holding every request" in record.message]
+    assert len(pauses) == 1
 
 
 @pytest.mark.parametrize(

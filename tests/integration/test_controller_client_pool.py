@@ -144,6 +144,28 @@ async def test_resources_with_the_same_server_and_token_share_one_client(
     assert await pool.client_for(namespace="ml", secret_ref=ref("other")) is not shared
 
 
+async def test_every_client_of_one_server_shares_one_gate_whatever_its_token(
+    cluster: Cluster, pool_factory: PoolFactory
+) -> None:
+    """The limits protect the server, so two tokens on it get two clients but one gate."""
+    await cluster.create_secret(
+        "other-token", {"SERVER_ADDRESS": f"{SERVER}/", "API_TOKEN": ROTATED}, namespace="ml"
+    )
+    await cluster.create_secret(
+        "other-server", {"SERVER_ADDRESS": "http://127.0.0.2:9", "API_TOKEN": TOKEN}, namespace="ml"
+    )
+    pool = pool_factory(Credentials(server_address=SERVER, api_token=SecretStr(TOKEN)))
+
+    default = await pool.client_for(namespace="ml", secret_ref=None)
+    other_token = await pool.client_for(namespace="ml", secret_ref=ref("other-token"))
+    other_server = await pool.client_for(namespace="ml", secret_ref=ref("other-server"))
+
+    assert other_token is not default
+    assert other_token.gate is default.gate, "same server (spelt with a trailing /): one gate"
+    assert other_server.gate is not default.gate
+    assert (default.gate.server, other_server.gate.server) == (SERVER, "http://127.0.0.2:9")
+
+
 def test_the_pool_key_holds_a_digest_of_the_token_never_the_token() -> None:
     credentials = Credentials(server_address=SERVER, api_token=SecretStr(TOKEN))
     server, digest = credentials.key()

@@ -246,18 +246,18 @@ async def test_a_write_is_checked_against_the_object_decided_on_not_kopfs_live_b
 ) -> None:
     """kopf updates a daemon's body in place as events arrive, even in the middle of a pass.
 
-    Here the user suspends the task while a pass waits for Supervisely. That pass decided on
-    the old spec; had it written with the resourceVersion of the live body, it would have been
-    accepted and claimed ``observedGeneration: 2`` for a decision that never saw generation 2.
+    Here the user suspends the task while a pass waits for Supervisely to start it. That pass
+    decided on the old spec; had it written with the resourceVersion of the live body, its
+    record of the start would have claimed ``observedGeneration: 2`` for a decision that never
+    saw generation 2. The record lands (it is a fact), and the first decision on generation 2
+    is the stop.
     """
+    simulator.inject_fault("tasks.run.app", delay=1.0, times=1)
     await cluster.create_task("train", SERVES, namespace=NAMESPACE)
     await wait_until(
-        lambda: cluster.status("train", namespace=NAMESPACE).get("phase") == "Running",
-        what="phase Running",
+        lambda: cluster.status("train", namespace=NAMESPACE).get("startRequest"),
+        what="the start recorded before it is made",
     )
-    simulator.inject_fault("tasks.info", delay=1.0, times=1)
-    await wait_until(lambda: not simulator.state.faults.armed(), what="a poll held by Supervisely")
-    written_before_the_edit = len(cluster.status_patches("train", namespace=NAMESPACE))
 
     await cluster.patch(task_path("train", namespace=NAMESPACE), {"spec": {"suspend": True}})
     await wait_until(
@@ -265,9 +265,11 @@ async def test_a_write_is_checked_against_the_object_decided_on_not_kopfs_live_b
         what="phase Suspended",
     )
 
-    after_the_edit = cluster.status_patches("train", namespace=NAMESPACE)[written_before_the_edit:]
-    first = status_write(after_the_edit[0])
-    assert (first.get("observedGeneration"), first.get("phase")) == (2, "Stopping"), (
-        "the first write after the edit is a decision on the edited spec"
+    writes = [status_write(patch) for patch in cluster.status_patches("train", namespace=NAMESPACE)]
+    recorded = next(write for write in writes if "taskId" in write)
+    assert "observedGeneration" not in recorded, "the start's record keeps the generation it had"
+    first_on_the_edit = next(w for w in writes if w.get("observedGeneration") == 2)
+    assert first_on_the_edit.get("phase") == "Stopping", (
+        "the first write on generation 2 is a decision on the edited spec"
     )
     assert cluster.server_faults() == []

@@ -14,6 +14,7 @@ from supervisely_operator.controller import handlers
 from supervisely_operator.controller.runner import operator_options
 from supervisely_operator.controller.settings import OperatorSettings
 from supervisely_operator.reconcile.situation import Tuning
+from supervisely_operator.remote import PollTiming
 
 TOKEN = "settings-test-token-4e5f6a"
 
@@ -35,9 +36,14 @@ def test_with_nothing_set_the_operator_watches_everything_without_default_creden
     assert settings.api_token is None
     assert settings.namespaces == []
     assert settings.peering is None
-    assert settings.tuning() == Tuning(poll_interval=10.0, stopping_poll_interval=2.0)
+    # Remote changes wake resources; their own re-checks are only a safety net.
+    assert settings.tuning() == Tuning(poll_interval=300.0, stopping_poll_interval=30.0)
+    assert settings.poll_timing() == PollTiming()
     assert settings.client_settings().read_timeout == 30.0
     assert settings.client_settings().max_attempts == 4
+    limits = settings.client_settings()
+    assert (limits.max_concurrent_requests, limits.requests_per_second) == (32, 200.0)
+    assert (limits.request_burst, limits.max_connections) == (400, 32)
 
 
 @pytest.mark.parametrize(
@@ -89,9 +95,13 @@ def test_other_settings_are_read_only_with_the_prefix(
         "SUPERVISELY_OPERATOR_POLL_INTERVAL": "0.5",
         "SUPERVISELY_OPERATOR_TRANSITION_POLL_INTERVAL": "0.25",
         "SUPERVISELY_OPERATOR_START_GRACE": "7",
+        "SUPERVISELY_OPERATOR_RESYNC_INTERVAL": "300",
         "SUPERVISELY_OPERATOR_REQUEST_TIMEOUT": "3",
         "SUPERVISELY_OPERATOR_REQUEST_ATTEMPTS": "2",
         "SUPERVISELY_OPERATOR_SECRET_CACHE_SECONDS": "5",
+        "SUPERVISELY_OPERATOR_MAX_CONCURRENT_REQUESTS": "64",
+        "SUPERVISELY_OPERATOR_REQUESTS_PER_SECOND": "12.5",
+        "SUPERVISELY_OPERATOR_REQUEST_BURST": "25",
         "SUPERVISELY_OPERATOR_PEERING": "supervisely-operator",
         "SUPERVISELY_OPERATOR_METRICS_PORT": "0",
         "SUPERVISELY_OPERATOR_LOG_FORMAT": "json",
@@ -101,11 +111,17 @@ def test_other_settings_are_read_only_with_the_prefix(
 
     settings = OperatorSettings()
 
+    assert settings.poll_timing() == PollTiming(
+        interval=0.5, transition_interval=0.25, idle_interval=30.0, per_page=500
+    )
     assert settings.tuning() == Tuning(
-        poll_interval=0.5, stopping_poll_interval=0.25, start_grace=7.0
+        poll_interval=300.0, stopping_poll_interval=30.0, start_grace=7.0
     )
     assert settings.client_settings().read_timeout == 3.0
     assert settings.client_settings().max_attempts == 2
+    limits = settings.client_settings()
+    assert (limits.max_concurrent_requests, limits.max_connections) == (64, 64)
+    assert (limits.requests_per_second, limits.request_burst) == (12.5, 25)
     assert settings.secret_cache_seconds == 5.0
     assert settings.peering == "supervisely-operator"
     assert settings.metrics_port == 0
@@ -118,6 +134,9 @@ def test_other_settings_are_read_only_with_the_prefix(
     [
         pytest.param("SUPERVISELY_OPERATOR_POLL_INTERVAL", "0", id="poll-interval-zero"),
         pytest.param("SUPERVISELY_OPERATOR_REQUEST_ATTEMPTS", "0", id="no-attempts"),
+        pytest.param("SUPERVISELY_OPERATOR_MAX_CONCURRENT_REQUESTS", "0", id="no-concurrency"),
+        pytest.param("SUPERVISELY_OPERATOR_REQUESTS_PER_SECOND", "0", id="no-rate"),
+        pytest.param("SUPERVISELY_OPERATOR_REQUEST_BURST", "0", id="no-burst"),
         pytest.param("SUPERVISELY_OPERATOR_LOG_FORMAT", "xml", id="unknown-log-format"),
         pytest.param("SUPERVISELY_OPERATOR_METRICS_PORT", "70000", id="port-out-of-range"),
     ],

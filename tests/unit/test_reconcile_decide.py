@@ -22,6 +22,7 @@ from supervisely_operator.reconcile.situation import (
     NothingToObserve,
     Observation,
     Plan,
+    RemoteStatus,
     RemoteTask,
     RemoteUnavailable,
     ResourceRef,
@@ -33,7 +34,6 @@ from supervisely_operator.reconcile.situation import (
     TaskSeen,
     Tuning,
 )
-from supervisely_operator.supervisely.models import TaskStatus
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 RESOURCE = ResourceRef(namespace="ml", name="train", uid="0b1c2d3e")
@@ -63,7 +63,7 @@ def running_status(task_id: int = 7, **fields: Any) -> SuperviselyTaskStatus:
     return status(**{**base, **fields})
 
 
-def seen(task_id: int = 7, remote: TaskStatus | None = TaskStatus.STARTED) -> TaskSeen:
+def seen(task_id: int = 7, remote: RemoteStatus | None = RemoteStatus.STARTED) -> TaskSeen:
     return TaskSeen(RemoteTask(task_id=task_id, status=remote, raw_status=str(remote or "odd")))
 
 
@@ -124,14 +124,14 @@ CASES = [
     Case(
         "a queued task is mirrored as Queued",
         situation(
-            status_=running_status(phase="Queued"), observation=seen(remote=TaskStatus.QUEUED)
+            status_=running_status(phase="Queued"), observation=seen(remote=RemoteStatus.QUEUED)
         ),
         None,
         TaskPhase.QUEUED,
     ),
     Case(
         "a deployed serving app counts as running",
-        situation(status_=running_status(), observation=seen(remote=TaskStatus.DEPLOYED)),
+        situation(status_=running_status(), observation=seen(remote=RemoteStatus.DEPLOYED)),
         None,
         TaskPhase.RUNNING,
     ),
@@ -152,7 +152,7 @@ CASES = [
         situation(
             spec_=spec(suspend=True),
             status_=running_status(phase="Stopping"),
-            observation=seen(remote=TaskStatus.STOPPED),
+            observation=seen(remote=RemoteStatus.STOPPED),
         ),
         None,
         TaskPhase.SUSPENDED,
@@ -178,7 +178,7 @@ CASES = [
         situation(
             spec_=spec(params={"epochs": 9}),
             status_=running_status(phase="Stopping"),
-            observation=seen(remote=TaskStatus.STOPPED),
+            observation=seen(remote=RemoteStatus.STOPPED),
         ),
         StartTask,
         TaskPhase.PENDING,
@@ -193,13 +193,13 @@ CASES = [
     ),
     Case(
         "a task that finished makes the resource Succeeded",
-        situation(status_=running_status(), observation=seen(remote=TaskStatus.FINISHED)),
+        situation(status_=running_status(), observation=seen(remote=RemoteStatus.FINISHED)),
         None,
         TaskPhase.SUCCEEDED,
     ),
     Case(
         "an errored task is restarted only after the backoff delay",
-        situation(status_=running_status(), observation=seen(remote=TaskStatus.ERROR)),
+        situation(status_=running_status(), observation=seen(remote=RemoteStatus.ERROR)),
         None,
         TaskPhase.PENDING,
     ),
@@ -208,14 +208,14 @@ CASES = [
         situation(
             spec_=spec(restartPolicy="Never"),
             status_=running_status(),
-            observation=seen(remote=TaskStatus.ERROR),
+            observation=seen(remote=RemoteStatus.ERROR),
         ),
         None,
         TaskPhase.FAILED,
     ),
     Case(
         "with the backoff limit reached, an error fails the resource",
-        situation(status_=running_status(restarts=3), observation=seen(remote=TaskStatus.ERROR)),
+        situation(status_=running_status(restarts=3), observation=seen(remote=RemoteStatus.ERROR)),
         None,
         TaskPhase.FAILED,
     ),
@@ -230,7 +230,7 @@ CASES = [
         situation(
             spec_=spec(restartPolicy="Never"),
             status_=running_status(),
-            observation=seen(remote=TaskStatus.STOPPED),
+            observation=seen(remote=RemoteStatus.STOPPED),
         ),
         None,
         TaskPhase.FAILED,
@@ -262,7 +262,7 @@ CASES = [
         "deleting while the task terminates waits, keeping the finalizer",
         situation(
             status_=running_status(),
-            observation=seen(remote=TaskStatus.TERMINATING),
+            observation=seen(remote=RemoteStatus.TERMINATING),
             deleting=True,
         ),
         None,
@@ -271,7 +271,7 @@ CASES = [
     Case(
         "deleting after the task ended releases the finalizer",
         situation(
-            status_=running_status(), observation=seen(remote=TaskStatus.STOPPED), deleting=True
+            status_=running_status(), observation=seen(remote=RemoteStatus.STOPPED), deleting=True
         ),
         None,
         TaskPhase.RUNNING,
@@ -343,7 +343,7 @@ def test_a_start_in_flight_whose_task_shows_up_is_adopted_not_repeated() -> None
     plan = plan_next_step(
         situation(
             status_=status(startRequest=request.to_wire(), launchHash=HASH, phase="Pending"),
-            observation=seen(task_id=41, remote=TaskStatus.STARTED),
+            observation=seen(task_id=41, remote=RemoteStatus.STARTED),
         )
     )
     assert plan.action is None
@@ -385,7 +385,7 @@ def test_restart_after_backoff_counts_and_keeps_history() -> None:
     plan = plan_next_step(
         situation(
             status_=running_status(lastError=error.to_wire(), previousTaskIds=[5, 6]),
-            observation=seen(remote=TaskStatus.ERROR),
+            observation=seen(remote=RemoteStatus.ERROR),
         )
     )
     assert isinstance(plan.action, StartTask)
@@ -396,7 +396,7 @@ def test_restart_after_backoff_counts_and_keeps_history() -> None:
 
 def test_backoff_doubles_per_restart_and_asks_for_the_log_tail_once() -> None:
     first = plan_next_step(
-        situation(status_=running_status(restarts=2), observation=seen(remote=TaskStatus.ERROR))
+        situation(status_=running_status(restarts=2), observation=seen(remote=RemoteStatus.ERROR))
     )
     assert first.requeue_after == 40.0  # 10 s doubled twice
     assert first.attach_log_tail_of == 7
@@ -405,7 +405,7 @@ def test_backoff_doubles_per_restart_and_asks_for_the_log_tail_once() -> None:
     again = plan_next_step(
         situation(
             status_=first.status,
-            observation=seen(remote=TaskStatus.ERROR),
+            observation=seen(remote=RemoteStatus.ERROR),
             now=NOW + timedelta(seconds=5),
         )
     )
@@ -416,7 +416,7 @@ def test_backoff_doubles_per_restart_and_asks_for_the_log_tail_once() -> None:
 
 def test_failure_conditions_say_why() -> None:
     plan = plan_next_step(
-        situation(status_=running_status(restarts=3), observation=seen(remote=TaskStatus.ERROR))
+        situation(status_=running_status(restarts=3), observation=seen(remote=RemoteStatus.ERROR))
     )
     assert condition(plan, FAILED) is ConditionStatus.TRUE
     assert condition(plan, READY) is ConditionStatus.FALSE
@@ -435,7 +435,7 @@ def test_deadline_stop_ends_failed_with_deadline_exceeded() -> None:
         situation(
             spec_=spec(activeDeadlineSeconds=60),
             status_=stopping.status,
-            observation=seen(remote=TaskStatus.STOPPED),
+            observation=seen(remote=RemoteStatus.STOPPED),
         )
     )
     assert ended.action is None
@@ -448,7 +448,7 @@ def test_ready_and_succeeded_conditions_follow_the_phase() -> None:
     running = plan_next_step(situation(status_=running_status(), observation=seen()))
     assert condition(running, READY) is ConditionStatus.TRUE
     done = plan_next_step(
-        situation(status_=running.status, observation=seen(remote=TaskStatus.FINISHED))
+        situation(status_=running.status, observation=seen(remote=RemoteStatus.FINISHED))
     )
     assert (condition(done, READY), condition(done, SUCCEEDED)) == (
         ConditionStatus.FALSE,
@@ -462,7 +462,7 @@ def test_ttl_deletes_the_resource_when_due() -> None:
         situation(
             spec_=spec(ttlSecondsAfterFinished=300),
             status_=finished,
-            observation=seen(remote=TaskStatus.FINISHED),
+            observation=seen(remote=RemoteStatus.FINISHED),
         )
     )
     assert (early.action, early.requeue_after) == (None, 200.0)
@@ -470,7 +470,7 @@ def test_ttl_deletes_the_resource_when_due() -> None:
         situation(
             spec_=spec(ttlSecondsAfterFinished=60),
             status_=finished,
-            observation=seen(remote=TaskStatus.FINISHED),
+            observation=seen(remote=RemoteStatus.FINISHED),
         )
     )
     assert isinstance(due.action, DeleteResource)

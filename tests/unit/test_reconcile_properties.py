@@ -12,6 +12,7 @@ from supervisely_operator.reconcile.launch import launch_hash
 from supervisely_operator.reconcile.situation import (
     NothingToObserve,
     Observation,
+    RemoteStatus,
     RemoteTask,
     RemoteUnavailable,
     ResourceRef,
@@ -21,7 +22,6 @@ from supervisely_operator.reconcile.situation import (
     TaskGone,
     TaskSeen,
 )
-from supervisely_operator.supervisely.models import TaskStatus
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 RESOURCE = ResourceRef(namespace="ml", name="train", uid="uid-1")
@@ -47,7 +47,7 @@ specs = st.builds(
     st.integers(1, 2),
 )
 ages = st.integers(0, 900).map(lambda seconds: NOW - timedelta(seconds=seconds))
-remote_statuses = st.sampled_from([*TaskStatus, None])
+remote_statuses = st.sampled_from([*RemoteStatus, None])
 
 
 @st.composite

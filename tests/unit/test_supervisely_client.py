@@ -23,6 +23,7 @@ from supervisely_operator.supervisely import (
     MultipleTasksStarted,
     ProtocolError,
     Rejected,
+    ServerGate,
     StartOutcomeUnknown,
     StartTaskRequest,
     SuperviselyClient,
@@ -42,13 +43,18 @@ START = StartTaskRequest(module_id=ModuleId(101), workspace_id=WorkspaceId(1))
 
 
 class Script:
-    """Answers requests from a list of handlers (the last one repeats) and records them."""
+    """Answers requests from a list of handlers (the last one repeats) and records them.
+
+    ``sleep`` moves ``now``, the clock of the client's gate, so a Retry-After pause the client
+    has slept through is over for the gate too (no real waiting).
+    """
 
     def __init__(self, *handlers: Handler) -> None:
         self.handlers = list(handlers)
         self.requests: list[httpx.Request] = []
         self.sleeps: list[float] = []
         self.calls: list[tuple[str, str]] = []
+        self.now = 0.0
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -57,6 +63,10 @@ class Script:
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
 
     def on_call(self, method: str, outcome: str, seconds: float) -> None:
         assert seconds >= 0
@@ -92,10 +102,14 @@ def make_client() -> Callable[[Script], SuperviselyClient]:
     """A client on a MockTransport; tests use it as ``async with`` so it is always closed."""
 
     def make(script: Script, settings: ClientSettings = SETTINGS) -> SuperviselyClient:
+        gate = ServerGate(
+            server="http://sly.test", max_concurrent=4, rate=1e6, burst=100, clock=script.clock
+        )
         return SuperviselyClient(
             "sly.test/",
             TOKEN,
             settings,
+            gate=gate,
             transport=httpx.MockTransport(script),
             sleep=script.sleep,
             on_call=script.on_call,

@@ -1,9 +1,11 @@
 """Which Supervisely client serves a resource: the operator's own, or one from its Secret.
 
 Clients are pooled by server and token, so a thousand resources sharing one Secret share one
-connection pool. A Secret is read from the resource's own namespace only (a resource must not
-borrow another namespace's credentials) and re-read after a short cache period, so a rotated
-token takes effect without a restart.
+connection pool; every client of one server, whatever its token, shares one gate (the limits of
+``supervisely.limits``), because the server's capacity is what the limits protect. A Secret is
+read from the resource's own namespace only (a resource must not borrow another namespace's
+credentials) and re-read after a short cache period, so a rotated token takes effect without a
+restart.
 """
 
 import hashlib
@@ -15,7 +17,13 @@ from pydantic import SecretStr
 
 from supervisely_operator.api import SecretReference
 from supervisely_operator.controller.kube import KubeApi, ObjectGone
-from supervisely_operator.supervisely import CallObserver, ClientSettings, SuperviselyClient
+from supervisely_operator.supervisely import (
+    CallObserver,
+    ClientSettings,
+    ServerGate,
+    SuperviselyClient,
+    normalize_server_address,
+)
 
 SERVER_ADDRESS_KEY = "SERVER_ADDRESS"
 API_TOKEN_KEY = "API_TOKEN"  # noqa: S105 - the key name, not a token
@@ -44,7 +52,7 @@ class Credentials:
 
 
 class ClientPool:
-    """One Supervisely client per (server, token), made on first use, closed at shutdown."""
+    """One Supervisely client per (server, token) and one gate per server, made on first use."""
 
     def __init__(
         self,
@@ -63,6 +71,7 @@ class ClientPool:
         self._monotonic = monotonic
         self._on_call = on_call
         self._clients: dict[tuple[str, str], SuperviselyClient] = {}
+        self._gates: dict[str, ServerGate] = {}
         self._secrets: dict[tuple[str, str], tuple[float, Credentials]] = {}
 
     async def client_for(
@@ -82,12 +91,16 @@ class ClientPool:
         key = credentials.key()
         if key not in self._clients:
             try:
+                server = normalize_server_address(credentials.server_address)
+                gate = self._gates.get(server) or ServerGate.for_server(server, self._settings)
                 self._clients[key] = SuperviselyClient(
-                    credentials.server_address,
+                    server,
                     credentials.api_token,
                     self._settings,
+                    gate=gate,
                     on_call=self._on_call,
                 )
+                self._gates[server] = gate
             except ValueError as error:  # a malformed address or token; the text names neither
                 raise CredentialsUnavailable("CredentialsInvalid", str(error)) from None
         return self._clients[key]

@@ -1,15 +1,18 @@
 """kopf wiring: one daemon per SuperviselyTask runs passes; deletion runs them behind a finalizer.
 
-Why a daemon and not a timer: the decision says when it wants to look again (2 s while a task
-starts, the poll interval while it runs, the rest of a backoff delay, never for a finished
-task), and a daemon can sleep exactly that long. Spec edits and deletions wake it early through
-an ``on.event`` handler, so GitOps changes act within a second, not a poll interval later.
+Why a daemon and not a timer: the decision says when it wants to look again (a backoff, a
+deadline, a grace period), and a daemon can sleep exactly that long. Everything else wakes it:
+the workspace's shared poller when its task changes, and an ``on.event`` handler on spec edits
+and deletions. A resource whose task runs quietly costs nothing between changes.
 
-kopf's own bookkeeping is kept small: progress and diff-base live in annotations under our own
-prefix (status holds only what users read), and only the deletion handler uses them at all.
+kopf's own bookkeeping is kept small: no diff-base annotation (no handler reads diffs), progress
+under our own prefix (status holds only what users read), and the deletion handler waits for
+the task to stop inside one invocation, so kopf writes nothing per retry.
 """
 
 import asyncio
+import contextlib
+import logging
 import secrets
 from collections.abc import Mapping
 from typing import Any, Final, cast
@@ -20,16 +23,17 @@ from supervisely_operator.api import resource
 from supervisely_operator.controller.credentials import ClientPool, Credentials
 from supervisely_operator.controller.kube import KubeApi, ObjectGone, StaleObject, load_kube_config
 from supervisely_operator.controller.metrics import OperatorMetrics
-from supervisely_operator.controller.observe import PollingObserver
-from supervisely_operator.controller.reconciler import Logger, Reconciler
+from supervisely_operator.controller.reconciler import Logger, Reconciler, utc_now
 from supervisely_operator.controller.settings import OperatorSettings
-from supervisely_operator.reconcile.situation import Event, Plan
+from supervisely_operator.controller.storage import NoDiffBase
+from supervisely_operator.reconcile.situation import Event, Plan, ResourceRef
+from supervisely_operator.remote import RemoteHub
 
 FINALIZER: Final = f"{resource.GROUP}/stop-task"
 ANNOTATIONS_PREFIX: Final = resource.GROUP
 STALE_RETRY_DELAY: Final = 0.5
-IDLE_RECHECK: Final = 300.0
-"""A daemon with nothing to wait for still re-checks this often, as a safety net."""
+IDLE_RECHECK: Final = 3600.0
+"""A resource whose decision waits for nothing (a finished task) is still re-checked this often."""
 
 RESOURCE = (resource.GROUP, resource.VERSION, resource.PLURAL)
 
@@ -49,9 +53,7 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix=ANNOTATIONS_PREFIX
     )
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=ANNOTATIONS_PREFIX, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()
     # Watch streams can go silent behind load balancers; bound them so they are re-opened.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -92,44 +94,65 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
         secret_cache_seconds=config.secret_cache_seconds,
         on_call=metrics.on_call,
     )
+    remotes = RemoteHub(
+        clients,
+        timing=config.poll_timing(),
+        lookup_ttl=config.lookup_cache_seconds,
+        now=utc_now,
+    )
     memo.metrics = metrics
     memo.kube = kube
     memo.clients = clients
-    memo.tuning = config.tuning()
+    memo.remotes = remotes
     memo.reconciler = Reconciler(
         kube=kube,
-        clients=clients,
-        observer=PollingObserver(),
-        tuning=memo.tuning,
+        remotes=remotes,
+        tuning=config.tuning(),
         finalizer=FINALIZER,
         log_tail_lines=config.log_tail_lines,
         post_event=post_event,
         metrics=metrics,
     )
     memo.passes = asyncio.Semaphore(config.max_concurrent_passes)
-    memo.locks = {}
-    memo.wakeups = {}
+    memo.transition_recheck = config.tuning().stopping_poll_interval
 
 
 @kopf.on.cleanup(registry=registry)
 async def clean_up(memo: kopf.Memo, **_: Any) -> None:
-    """Close the connection pools and the metrics endpoint."""
+    """Stop the pollers, close the connection pools and the metrics endpoint."""
+    await memo.remotes.aclose()
     await memo.clients.aclose()
     memo.kube.close()
     memo.metrics.close()
 
 
+def wakeup_of(memo: kopf.Memo) -> asyncio.Event:
+    """The object's wake-up event, on kopf's per-object memo (dropped with the object)."""
+    wakeup: asyncio.Event | None = memo.get("wakeup")
+    if wakeup is None:
+        wakeup = memo["wakeup"] = asyncio.Event()
+    return wakeup
+
+
+def lock_of(memo: kopf.Memo) -> asyncio.Lock:
+    """Serialises the object's passes (its daemon and its deletion handler), per object."""
+    lock: asyncio.Lock | None = memo.get("lock")
+    if lock is None:
+        lock = memo["lock"] = asyncio.Lock()
+    return lock
+
+
 async def run_pass(
-    memo: kopf.Memo, body: kopf.Body, *, deleting: bool, logger: Logger
+    memo: kopf.Memo, body: Mapping[str, Any], *, deleting: bool, logger: Logger
 ) -> Plan | None:
     """One pass, serialised per object and bounded overall; None if the object changed."""
-    uid = body.metadata.uid
     metrics: OperatorMetrics = memo.metrics
-    lock = memo.locks.setdefault(uid, asyncio.Lock())
-    async with lock, memo.passes:
+    async with lock_of(memo), memo.passes:
         try:
             with metrics.reconcile_seconds.time():
-                plan: Plan = await memo.reconciler.run_pass(body, deleting=deleting, logger=logger)
+                plan: Plan = await memo.reconciler.run_pass(
+                    body, deleting=deleting, logger=logger, wake=wakeup_of(memo).set
+                )
         except StaleObject:
             metrics.reconcile_errors.labels(kind="conflict").inc()
             logger.debug("The object changed during the pass; deciding again")
@@ -148,31 +171,34 @@ async def keep_in_sync(
     memo: kopf.Memo,
     stopped: kopf.DaemonStopped,
     logger: Logger,
-    uid: str,
     **_: Any,
 ) -> None:
     """Run passes for one object for as long as it exists and is not being deleted."""
-    wakeup = memo.wakeups.setdefault(uid, asyncio.Event())
+    wakeup = wakeup_of(memo)
     metrics: OperatorMetrics = memo.metrics
     loop = asyncio.get_running_loop()
     due = loop.time()
-    try:
-        while not stopped:
-            wakeup.clear()
-            metrics.poll_lag.observe(max(0.0, loop.time() - due))
-            try:
-                plan = await run_pass(memo, body, deleting=False, logger=logger)
-            except ObjectGone:
-                return
-            delay = STALE_RETRY_DELAY if plan is None else plan.requeue_after
-            delay = IDLE_RECHECK if delay is None else delay
-            due = loop.time() + delay
-            await _sleep(stopped, wakeup, delay)
-            due = min(due, loop.time())  # woken early by a change: the pass is due now
-    finally:
-        memo.wakeups.pop(uid, None)
-        memo.locks.pop(uid, None)
-        metrics.phases.forget(uid)
+    while not stopped:
+        wakeup.clear()
+        metrics.poll_lag.observe(max(0.0, loop.time() - due))
+        try:
+            plan = await run_pass(memo, body, deleting=False, logger=logger)
+        except ObjectGone:
+            return
+        delay = next_pass_in(plan)
+        due = loop.time() + delay
+        await _sleep(stopped, wakeup, delay)
+        due = min(due, loop.time())  # woken early by a change: the pass is due now
+
+
+def next_pass_in(plan: Plan | None) -> float:
+    """Seconds until the next pass. Right after an action, at once: that pass registers what
+    the action changed with the poller, which then wakes the resource when the task moves."""
+    if plan is None:
+        return STALE_RETRY_DELAY
+    if plan.action is not None:
+        return 0.0
+    return IDLE_RECHECK if plan.requeue_after is None else plan.requeue_after
 
 
 async def _sleep(stopped: kopf.DaemonStopped, wakeup: asyncio.Event, delay: float) -> None:
@@ -196,26 +222,50 @@ async def _sleep(stopped: kopf.DaemonStopped, wakeup: asyncio.Event, delay: floa
 
 
 @kopf.on.event(*RESOURCE, registry=registry)
-def wake_on_change(body: kopf.Body, memo: kopf.Memo, uid: str, **_: Any) -> None:
+def wake_on_change(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A spec edit or a deletion wakes the object's daemon; our own status writes do not."""
     observed = (body.get("status") or {}).get("observedGeneration")
     if observed != body.metadata.get("generation") or body.metadata.get("deletionTimestamp"):
-        wakeup = memo.wakeups.get(uid)
-        if wakeup is not None:
-            wakeup.set()
+        wakeup_of(memo).set()
 
 
 @kopf.on.delete(*RESOURCE, registry=registry, backoff=2)
 async def stop_before_deletion(body: kopf.Body, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
-    """Keep the finalizer until the task is stopped (or orphaned, as the spec says)."""
-    try:
-        plan = await run_pass(memo, body, deleting=True, logger=logger)
-    except ObjectGone:
-        return
-    if plan is None or not plan.release:
-        delay = memo.tuning.stopping_poll_interval if plan is None else plan.requeue_after
-        raise kopf.TemporaryError(
-            "Waiting for the Supervisely task to stop before deletion",
-            delay=delay or memo.tuning.stopping_poll_interval,
-        )
-    memo.locks.pop(body.metadata.uid, None)
+    """Keep the finalizer until the task is stopped (or orphaned, as the spec says).
+
+    The wait happens inside this one invocation, woken by the poller when the task changes:
+    kopf would write its progress annotations on every retry of a handler that raised.
+    """
+    kube: KubeApi = memo.kube
+    wakeup = wakeup_of(memo)
+    obj: Mapping[str, Any] = body
+    ref = ResourceRef(
+        namespace=body.metadata["namespace"], name=body.metadata["name"], uid=body.metadata["uid"]
+    )
+    while True:
+        wakeup.clear()
+        try:
+            plan = await run_pass(memo, obj, deleting=True, logger=logger)
+        except ObjectGone:
+            break
+        if plan is not None and plan.release:
+            break
+        delay = next_pass_in(plan)
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), min(delay, memo.transition_recheck))
+        try:  # this handler's body is the one of the deletion event; our writes moved on
+            obj = await kube.get(namespace=ref.namespace, name=ref.name)
+        except ObjectGone:
+            break
+        if obj["metadata"].get("uid") != ref.uid:
+            break
+    memo.reconciler.forget(ref)
+
+
+class QuietHandlerSuccess(logging.Filter):
+    """Drops kopf's "Handler 'wake_on_change' succeeded." line, logged on every watch event."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        return "'wake_on_change'" not in message or "succeeded" not in message

@@ -4,22 +4,28 @@ The order is what makes the operator crash-safe: the plan's status (with the sta
 written *before* its action runs, and every write is conflict-checked against the
 resourceVersion the decision was based on. A crash after any line leaves a status from which
 the next pass reaches the same decision, or adopts what the action already did.
+
+Everything remote goes through one seam (:class:`~supervisely_operator.remote.TaskRemote`);
+this module never sees the Supervisely client.
 """
 
-import copy
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from supervisely_operator.api import LastError, SuperviselyTaskSpec, SuperviselyTaskStatus
-from supervisely_operator.controller import actions
-from supervisely_operator.controller.credentials import ClientPool, CredentialsUnavailable
+from supervisely_operator.api import (
+    LastError,
+    SecretReference,
+    SuperviselyTaskSpec,
+    SuperviselyTaskStatus,
+)
+from supervisely_operator.controller.credentials import CredentialsUnavailable
 from supervisely_operator.controller.kube import KubeApi, StaleObject
 from supervisely_operator.controller.merge_patch import merge_patch
 from supervisely_operator.controller.metrics import OperatorMetrics
-from supervisely_operator.controller.observe import TaskObserver
 from supervisely_operator.reconcile.decide import plan_next_step
 from supervisely_operator.reconcile.outcomes import apply_call_failure, apply_start_outcome
 from supervisely_operator.reconcile.situation import (
@@ -34,7 +40,7 @@ from supervisely_operator.reconcile.situation import (
     StopTask,
     Tuning,
 )
-from supervisely_operator.supervisely import SuperviselyClient
+from supervisely_operator.remote import TaskRemote, Watch
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 LAST_ERROR_LIMIT = 32768
@@ -47,6 +53,16 @@ class EventPoster(Protocol):
     def __call__(self, obj: Mapping[str, Any], event: Event) -> None: ...
 
 
+class RemoteProvider(Protocol):
+    """Hands each resource the remote seam of its credentials (the hub in production)."""
+
+    async def remote_for(
+        self, resource: ResourceRef, *, secret_ref: SecretReference | None
+    ) -> TaskRemote: ...
+
+    def forget(self, resource: ResourceRef) -> None: ...
+
+
 def utc_now() -> datetime:
     """The current time, to the millisecond (the precision status timestamps keep)."""
     now = datetime.now(UTC)
@@ -55,26 +71,64 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The object a pass decides on, and the resourceVersion its writes are checked against."""
+    """The object a pass decides on, read in one step from kopf's live body.
 
-    obj: Mapping[str, Any]
+    Read without awaiting anything in between, so spec, status and resourceVersion belong to
+    one version of the object; nothing is deep-copied.
+    """
 
-    @property
-    def metadata(self) -> Mapping[str, Any]:
-        metadata: Mapping[str, Any] = self.obj["metadata"]
-        return metadata
+    resource: ResourceRef
+    api_version: str
+    kind: str
+    resource_version: str
+    generation: int
+    finalizers: tuple[str, ...]
+    spec: SuperviselyTaskSpec
+    status: SuperviselyTaskStatus
 
-    @property
-    def resource(self) -> ResourceRef:
-        return ResourceRef(
-            namespace=self.metadata["namespace"],
-            name=self.metadata["name"],
-            uid=self.metadata["uid"],
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> "Snapshot":
+        metadata = obj["metadata"]
+        return cls(
+            resource=ResourceRef(
+                namespace=metadata["namespace"], name=metadata["name"], uid=metadata["uid"]
+            ),
+            api_version=obj.get("apiVersion", ""),
+            kind=obj.get("kind", ""),
+            resource_version=metadata["resourceVersion"],
+            generation=metadata.get("generation", 0),
+            finalizers=tuple(metadata.get("finalizers") or ()),
+            spec=SuperviselyTaskSpec.model_validate(obj["spec"]),
+            status=SuperviselyTaskStatus.model_validate(obj.get("status") or {}),
+        )
+
+    def with_status(self, written: Mapping[str, Any], status: SuperviselyTaskStatus) -> "Snapshot":
+        """The snapshot after our own write of ``status`` (the API server's new version)."""
+        metadata = written["metadata"]
+        return Snapshot(
+            resource=self.resource,
+            api_version=self.api_version,
+            kind=self.kind,
+            resource_version=metadata["resourceVersion"],
+            generation=metadata.get("generation", self.generation),
+            finalizers=tuple(metadata.get("finalizers") or ()),
+            spec=self.spec,
+            status=status,
         )
 
     @property
-    def status(self) -> SuperviselyTaskStatus:
-        return SuperviselyTaskStatus.model_validate(self.obj.get("status") or {})
+    def reference(self) -> Mapping[str, Any]:
+        """Enough of the object for an Event's involvedObject."""
+        resource = self.resource
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "metadata": {
+                "namespace": resource.namespace,
+                "name": resource.name,
+                "uid": resource.uid,
+            },
+        }
 
 
 class Reconciler:
@@ -84,8 +138,7 @@ class Reconciler:
         self,
         *,
         kube: KubeApi,
-        clients: ClientPool,
-        observer: TaskObserver,
+        remotes: RemoteProvider,
         tuning: Tuning,
         finalizer: str,
         log_tail_lines: int,
@@ -94,8 +147,7 @@ class Reconciler:
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._kube = kube
-        self._clients = clients
-        self._observer = observer
+        self._remotes = remotes
         self._tuning = tuning
         self._finalizer = finalizer
         self._log_tail_lines = log_tail_lines
@@ -103,79 +155,101 @@ class Reconciler:
         self._metrics = metrics
         self._now = now
 
-    async def run_pass(self, obj: Mapping[str, Any], *, deleting: bool, logger: Logger) -> Plan:
-        """One pass over one object; raises ``StaleObject`` when it changed meanwhile."""
-        # kopf's daemon body is live (updated in place as events arrive); decide on a copy so
-        # the resourceVersion written against is the one the decision was made from.
-        obj = copy.deepcopy(dict(obj))
-        snapshot = Snapshot(obj)
-        spec = SuperviselyTaskSpec.model_validate(obj["spec"])
-        status = snapshot.status
-        client: SuperviselyClient | None = None
+    async def run_pass(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        deleting: bool,
+        logger: Logger,
+        wake: Callable[[], None],
+    ) -> Plan:
+        """One pass over one object; raises ``StaleObject`` when it changed meanwhile.
+
+        ``wake`` is called when the remote side changes, so the caller may sleep until then.
+        """
+        snapshot = Snapshot.of(obj)
+        spec, status = snapshot.spec, snapshot.status
+        remote: TaskRemote | None = None
         observation: Observation
         try:
-            client = await self._clients.client_for(
-                namespace=snapshot.resource.namespace, secret_ref=spec.credentials_secret_ref
+            remote = await self._remotes.remote_for(
+                snapshot.resource, secret_ref=spec.credentials_secret_ref
             )
         except CredentialsUnavailable as error:
             observation = RemoteUnavailable(reason=error.reason, message=error.message)
         else:
-            observation = await self._observer.observe(client, spec=spec, status=status)
+            observation = await remote.observe(self._watch(snapshot, wake))
 
         plan = plan_next_step(
             Situation(
                 resource=snapshot.resource,
-                generation=snapshot.metadata.get("generation", 0),
+                generation=snapshot.generation,
                 spec=spec,
                 status=status,
                 observation=observation,
                 now=self._now(),
                 deleting=deleting,
-                protected=self._finalizer in snapshot.metadata.get("finalizers", ()),
+                protected=self._finalizer in snapshot.finalizers,
                 tuning=self._tuning,
             )
         )
         planned = plan.status
-        if plan.attach_log_tail_of is not None and client is not None:
-            planned = await self._with_log_tail(client, planned, plan.attach_log_tail_of)
-        snapshot = await self._write(snapshot, status, planned, plan.events, logger=logger)
+        if plan.attach_log_tail_of is not None and remote is not None:
+            planned = await self._with_log_tail(remote, planned, plan.attach_log_tail_of)
+        snapshot = await self._write(snapshot, planned, plan.events, logger=logger)
         if plan.action is not None:
-            assert client is not None, "the decision acts only after observing Supervisely"
-            await self._act(plan.action, client, spec, snapshot, logger=logger)
+            assert remote is not None, "the decision acts only after observing Supervisely"
+            await self._act(plan.action, remote, snapshot, logger=logger)
         return plan
+
+    def forget(self, resource: ResourceRef) -> None:
+        """The resource is gone: nothing remote is watched for it any more."""
+        self._remotes.forget(resource)
+        self._metrics.phases.forget(resource.uid)
+
+    def _watch(self, snapshot: Snapshot, wake: Callable[[], None]) -> Watch:
+        """What the resource needs to see, and since when (its last recorded action)."""
+        status = snapshot.status
+        request = status.start_request
+        since = request.requested_at if request is not None else status.started_at
+        if since is not None:
+            since = min(since, self._now())  # an adopted task's startedAt is the server's clock
+        return Watch(
+            resource=snapshot.resource,
+            workspace_id=snapshot.spec.workspace_id,
+            task_id=status.task_id,
+            marker=request.marker if request is not None else None,
+            since=since,
+            wake=wake,
+        )
 
     async def _act(
         self,
         action: StartTask | StopTask | DeleteResource,
-        client: SuperviselyClient,
-        spec: SuperviselyTaskSpec,
+        remote: TaskRemote,
         snapshot: Snapshot,
         *,
         logger: Logger,
     ) -> None:
         status = snapshot.status
-        generation = snapshot.metadata.get("generation", 0)
         if isinstance(action, StartTask):
-            outcome = await actions.start_task(
-                client, spec=spec, resource=snapshot.resource, marker=action.marker, logger=logger
+            outcome = await remote.start(
+                snapshot.spec, resource=snapshot.resource, marker=action.marker
             )
-            result = apply_start_outcome(status, outcome, generation=generation, now=self._now())
+            result = apply_start_outcome(
+                status, outcome, generation=snapshot.generation, now=self._now()
+            )
             await self._write(
-                snapshot, status, result.status, result.events, logger=logger, records_facts=True
+                snapshot, result.status, result.events, logger=logger, records_facts=True
             )
         elif isinstance(action, StopTask):
-            failed = await actions.stop_task(client, action.task_id)
+            failed = await remote.stop(action.task_id, resource=snapshot.resource)
             if failed is not None:
                 result = apply_call_failure(
-                    status, failed.error, generation=generation, now=self._now()
+                    status, failed, generation=snapshot.generation, now=self._now()
                 )
                 await self._write(
-                    snapshot,
-                    status,
-                    result.status,
-                    result.events,
-                    logger=logger,
-                    records_facts=True,
+                    snapshot, result.status, result.events, logger=logger, records_facts=True
                 )
         else:
             resource = snapshot.resource
@@ -185,12 +259,12 @@ class Reconciler:
             )
 
     async def _with_log_tail(
-        self, client: SuperviselyClient, status: SuperviselyTaskStatus, task_id: int
+        self, remote: TaskRemote, status: SuperviselyTaskStatus, task_id: int
     ) -> SuperviselyTaskStatus:
         error = status.last_error
         if error is None or self._log_tail_lines <= 0:
             return status
-        tail = await actions.log_tail(client, task_id, lines=self._log_tail_lines)
+        tail = await remote.log_tail(task_id, lines=self._log_tail_lines)
         if not tail:
             return status
         message = f"{error.message}\nLast log lines:\n{tail}"[-LAST_ERROR_LIMIT:]
@@ -200,7 +274,6 @@ class Reconciler:
     async def _write(
         self,
         snapshot: Snapshot,
-        old: SuperviselyTaskStatus,
         new: SuperviselyTaskStatus,
         events: tuple[Event, ...],
         *,
@@ -212,9 +285,10 @@ class Reconciler:
         ``records_facts`` marks a write of what an action did (a task id, a refusal): it must
         land even if the spec changed meanwhile, while a decision must be made again then.
         """
+        old = snapshot.status
         if new != old:
             patch = merge_patch(old.to_wire(), new.to_wire())
-            snapshot = await self._patch_status(snapshot, old, patch, records_facts=records_facts)
+            snapshot = await self._patch_status(snapshot, new, patch, records_facts=records_facts)
             logger.debug("Status patched: %s", sorted(patch))
             if new.restarts > old.restarts:
                 self._metrics.restarts.inc(new.restarts - old.restarts)
@@ -226,21 +300,21 @@ class Reconciler:
                 event.reason,
                 event.message,
             )
-            self._post_event(snapshot.obj, event)
+            self._post_event(snapshot.reference, event)
         return snapshot
 
     async def _patch_status(
         self,
         snapshot: Snapshot,
-        old: SuperviselyTaskStatus,
+        new: SuperviselyTaskStatus,
         patch: Mapping[str, Any],
         *,
         records_facts: bool,
     ) -> Snapshot:
         """A conflict-checked status patch, repeated on conflicts that changed nothing of ours.
 
-        kopf writes its own annotations right after adding the finalizer, typically while a start
-        is in flight; such a metadata-only change must not throw away the record of the start.
+        kopf writes its own metadata (the finalizer) while a start may be in flight; such a
+        metadata-only change must not throw away the record of the start.
         """
         resource = snapshot.resource
         attempts = 0
@@ -250,18 +324,20 @@ class Reconciler:
                 written = await self._kube.patch_status(
                     namespace=resource.namespace,
                     name=resource.name,
-                    resource_version=snapshot.metadata["resourceVersion"],
+                    resource_version=snapshot.resource_version,
                     status=patch,
                 )
-                return Snapshot(written)
+                return snapshot.with_status(written, new)
             except StaleObject:
                 if attempts == STATUS_WRITE_ATTEMPTS:
                     raise
-                fresh = Snapshot(
+                fresh = Snapshot.of(
                     await self._kube.get(namespace=resource.namespace, name=resource.name)
                 )
-                same_object = fresh.resource.uid == resource.uid and fresh.status == old
-                same_spec = fresh.metadata.get("generation") == snapshot.metadata.get("generation")
+                same_object = fresh.resource.uid == resource.uid and fresh.status == snapshot.status
+                same_spec = fresh.generation == snapshot.generation
                 if not same_object or not (same_spec or records_facts):
                     raise
-                snapshot = fresh
+                snapshot = dataclasses.replace(
+                    snapshot, resource_version=fresh.resource_version, finalizers=fresh.finalizers
+                )

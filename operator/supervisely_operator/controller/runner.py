@@ -1,5 +1,6 @@
 """Start kopf with the operator's handlers and settings (``supervisely-operator run``)."""
 
+import logging
 from typing import Any
 
 import kopf
@@ -25,8 +26,23 @@ def operator_options(config: OperatorSettings) -> dict[str, Any]:
     }
 
 
+REQUEST_LOGGERS = ("httpx", "httpcore", "supervisely_operator.supervisely")
+"""Loggers that speak once per HTTP request: heard only with ``--debug``."""
+
+
+def configure_logging(config: OperatorSettings, *, verbose: bool, debug: bool) -> None:
+    """One line per event that matters, each naming its resource in every format."""
+    log_format = kopf.LogFormat[config.log_format.upper()]
+    # kopf's default (False) names the object only in json lines; None prefixes "[ns/name]" to
+    # every text line about an object, so a line about a resource names it in every format.
+    kopf.configure(verbose=verbose, debug=debug, log_format=log_format, log_prefix=None)
+    for name in REQUEST_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
+    if not debug:
+        logging.getLogger("kopf.objects").addFilter(handlers.QuietHandlerSuccess())
+
+
 def run_operator(config: OperatorSettings, *, verbose: bool, debug: bool) -> None:
     """Run until SIGINT/SIGTERM; blocks."""
-    log_format = kopf.LogFormat[config.log_format.upper()]
-    kopf.configure(verbose=verbose, debug=debug, log_format=log_format)
+    configure_logging(config, verbose=verbose, debug=debug)
     kopf.run(**operator_options(config))

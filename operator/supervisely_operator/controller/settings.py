@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from supervisely_operator.reconcile.situation import Tuning
+from supervisely_operator.remote import PollTiming
 from supervisely_operator.supervisely import ClientSettings
 
 
@@ -36,10 +37,23 @@ class OperatorSettings(BaseSettings):
     """kopf peering name for high availability (several replicas, one active); unset: standalone."""
 
     poll_interval: float = Field(default=10.0, gt=0)
-    """Seconds between polls of a running task."""
+    """Seconds between lists of a workspace's live tasks (one list serves all its resources)."""
 
     transition_poll_interval: float = Field(default=2.0, gt=0)
-    """Seconds between polls while a task starts or stops."""
+    """Seconds between lists while a task of the workspace starts or stops."""
+
+    idle_poll_interval: float = Field(default=30.0, gt=0)
+    """The longest gap between lists: the interval stretches towards it while nothing changes."""
+
+    list_page_size: int = Field(default=500, ge=1)
+    """Tasks asked per page of tasks.list (the server may answer with smaller pages)."""
+
+    lookup_cache_seconds: float = Field(default=10.0, ge=0)
+    """How long a slug's module id and an agent's status are reused before asking again."""
+
+    resync_interval: float = Field(default=300.0, gt=0)
+    """Seconds after which a resource is reconciled again even if nothing woke it (a safety net:
+    remote changes and spec edits wake it at once)."""
 
     start_grace: float = Field(default=30.0, ge=0)
     """Seconds a recorded start may stay invisible on Supervisely before it is made again."""
@@ -62,6 +76,15 @@ class OperatorSettings(BaseSettings):
     request_attempts: int = Field(default=4, ge=1)
     """Attempts per Supervisely call before a pass reports it unavailable."""
 
+    max_concurrent_requests: int = Field(default=32, ge=1)
+    """Requests in flight to one Supervisely server at most, across all its tokens."""
+
+    requests_per_second: float = Field(default=200.0, gt=0)
+    """Sustained requests per second to one Supervisely server, retries included."""
+
+    request_burst: int = Field(default=400, ge=1)
+    """Requests to one Supervisely server let through at once after a quiet spell."""
+
     liveness_endpoint: str | None = None
     """kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz."""
 
@@ -72,16 +95,32 @@ class OperatorSettings(BaseSettings):
     """Log line format; json for log collectors. Lines about a resource name it either way."""
 
     def tuning(self) -> Tuning:
-        """The control loop's timings."""
+        """The decision's timings. Remote changes wake a resource, so its own re-checks are only
+        a safety net: the resync interval, or a tenth of it while a task starts or stops."""
         return Tuning(
-            poll_interval=self.poll_interval,
-            stopping_poll_interval=self.transition_poll_interval,
+            poll_interval=self.resync_interval,
+            stopping_poll_interval=max(self.resync_interval / 10, self.transition_poll_interval),
             start_grace=self.start_grace,
+        )
+
+    def poll_timing(self) -> PollTiming:
+        """How often each workspace is listed."""
+        return PollTiming(
+            interval=self.poll_interval,
+            transition_interval=self.transition_poll_interval,
+            idle_interval=max(self.idle_poll_interval, self.poll_interval),
+            per_page=self.list_page_size,
         )
 
     def client_settings(self) -> ClientSettings:
         """Settings of every Supervisely client the operator makes."""
-        return ClientSettings(read_timeout=self.request_timeout, max_attempts=self.request_attempts)
+        return ClientSettings(
+            read_timeout=self.request_timeout,
+            max_attempts=self.request_attempts,
+            max_concurrent_requests=self.max_concurrent_requests,
+            requests_per_second=self.requests_per_second,
+            request_burst=self.request_burst,
+        )
 
     @field_validator("namespaces", mode="before")
     @classmethod

@@ -38,6 +38,7 @@ class Reason:
     DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
     BACKOFF_LIMIT_EXCEEDED: Final = "BackoffLimitExceeded"
     START_FAILED: Final = "StartFailed"
+    AGENT_NOT_RUNNING: Final = "AgentNotRunning"
     RECONCILED: Final = "Reconciled"
     EXPIRED: Final = "Expired"
     DELETING: Final = "Deleting"

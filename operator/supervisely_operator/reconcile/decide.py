@@ -11,14 +11,12 @@ its task), deletion (stop, then release), a live task (stop it when suspended, e
 its deadline; otherwise mirror it), an ended task (succeed, restart or fail), no task (start).
 """
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from supervisely_operator.api import (
     ConditionStatus,
     DeletionPolicy,
-    LastError,
     RestartPolicy,
     StartRequest,
     SuperviselyTaskStatus,
@@ -26,21 +24,16 @@ from supervisely_operator.api import (
 )
 from supervisely_operator.api.status import PREVIOUS_TASK_IDS_LIMIT
 from supervisely_operator.reconcile.backoff import outage_delay, restart_delay
-from supervisely_operator.reconcile.conditions import (
-    READY,
-    SYNCED,
-    Reason,
-    condition_since,
-    phase_conditions,
-    synced_condition,
-)
+from supervisely_operator.reconcile.conditions import SYNCED, Reason, condition_since
+from supervisely_operator.reconcile.draft import StatusDraft
 from supervisely_operator.reconcile.launch import launch_hash, start_marker
 from supervisely_operator.reconcile.situation import (
+    AwaitingObservation,
     DeleteResource,
-    Event,
     EventType,
     NothingToObserve,
     Plan,
+    RemoteStatus,
     RemoteTask,
     RemoteUnavailable,
     Situation,
@@ -49,11 +42,10 @@ from supervisely_operator.reconcile.situation import (
     TaskGone,
     TaskSeen,
 )
-from supervisely_operator.supervisely.models import TaskStatus
 
-QUEUED_STATUSES = frozenset({TaskStatus.QUEUED, TaskStatus.CONSUMED})
-RUNNING_STATUSES = frozenset({TaskStatus.STARTED, TaskStatus.DEPLOYED})
-ENDED_STATUSES = frozenset({TaskStatus.FINISHED, TaskStatus.ERROR, TaskStatus.STOPPED})
+QUEUED_STATUSES = frozenset({RemoteStatus.QUEUED, RemoteStatus.CONSUMED})
+RUNNING_STATUSES = frozenset({RemoteStatus.STARTED, RemoteStatus.DEPLOYED})
+ENDED_STATUSES = frozenset({RemoteStatus.FINISHED, RemoteStatus.ERROR, RemoteStatus.STOPPED})
 
 SUSPENDED_MESSAGE = "Suspended: no task runs"
 
@@ -61,57 +53,17 @@ SUSPENDED_MESSAGE = "Suspended: no task runs"
 FINALIZER_WAIT = 1.0
 
 
-@dataclass
-class _Draft:
-    """The status and Events one pass builds up; local to a single call, never shared."""
+class _Draft(StatusDraft):
+    """The one status builder, plus the situation it decides on and how it ends as a Plan."""
 
     situation: Situation
-    status: SuperviselyTaskStatus
-    events: list[Event] = field(default_factory=list)
 
-    def update(self, **changes: Any) -> None:
-        self.status = self.status.model_copy(update=changes)
-
-    def event(self, type_: EventType, reason: str, message: str) -> None:
-        self.events.append(Event(type=type_, reason=reason, message=message))
-
-    def enter(self, phase: TaskPhase, reason: str, message: str, *, warn: bool = False) -> None:
-        """Move to ``phase``; post an Event only when phase or reason changed."""
-        before = self.situation.status
-        ready = next((c for c in before.conditions if c.type == READY), None)
-        changed = before.phase != phase or ready is None or ready.reason != reason
-        self.update(phase=phase)
-        self.update(
-            conditions=phase_conditions(
-                self.status,
-                reason=reason,
-                message=message,
-                generation=self.situation.generation,
-                now=self.situation.now,
-            )
-        )
-        if changed:
-            self.event(EventType.WARNING if warn else EventType.NORMAL, reason, message)
-
-    def synced(self) -> None:
-        """Supervisely answered this pass."""
-        self.update(
-            conditions=synced_condition(
-                self.status,
-                ok=True,
-                reason=Reason.RECONCILED,
-                message="Supervisely answered",
-                generation=self.situation.generation,
-                now=self.situation.now,
-            )
-        )
-
-    def record_error(self, *, reason: str, message: str, task_id: int | None) -> None:
-        self.update(
-            last_error=LastError(
-                message=message, reason=reason, time=self.situation.now, task_id=task_id
-            )
-        )
+    @classmethod
+    def of(cls, situation: Situation, status: SuperviselyTaskStatus) -> "_Draft":
+        draft = cls(before=situation.status, generation=situation.generation, now=situation.now)
+        draft.situation = situation
+        draft.status = status
+        return draft
 
     def plan(self, *, requeue_after: float | None, **extra: Any) -> Plan:
         return Plan(
@@ -128,9 +80,12 @@ def plan_next_step(situation: Situation) -> Plan:
         # Until kopf has put the finalizer on, a task started now could be orphaned by a
         # deletion; nothing is decided or written, the pass only waits for it.
         return Plan(status=situation.status, requeue_after=FINALIZER_WAIT)
-    status = situation.status.model_copy(update={"observed_generation": situation.generation})
-    draft = _Draft(situation, status)
     observation = situation.observation
+    if isinstance(observation, AwaitingObservation):
+        # Nothing is known that is newer than the last action: decide nothing, write nothing.
+        return Plan(status=situation.status, requeue_after=situation.tuning.stopping_poll_interval)
+    status = situation.status.model_copy(update={"observed_generation": situation.generation})
+    draft = _Draft.of(situation, status)
     if isinstance(observation, RemoteUnavailable):
         return _wait_for_supervisely(draft, observation)
     if not isinstance(observation, NothingToObserve):
@@ -153,19 +108,7 @@ def plan_next_step(situation: Situation) -> Plan:
 
 def _wait_for_supervisely(draft: _Draft, unavailable: RemoteUnavailable) -> Plan:
     situation = draft.situation
-    was_synced = condition_since(situation.status, SYNCED, ConditionStatus.FALSE) is None
-    draft.update(
-        conditions=synced_condition(
-            draft.status,
-            ok=False,
-            reason=unavailable.reason,
-            message=unavailable.message,
-            generation=situation.generation,
-            now=situation.now,
-        )
-    )
-    if was_synced:
-        draft.event(EventType.WARNING, unavailable.reason, unavailable.message)
+    draft.not_synced(unavailable.reason, unavailable.message)
     since = condition_since(draft.status, SYNCED, ConditionStatus.FALSE) or situation.now
     tuning = situation.tuning
     delay = outage_delay(
@@ -221,12 +164,12 @@ def _finalize(draft: _Draft, task: RemoteTask | None) -> Plan:
         return draft.plan(requeue_after=None, release=True)
     if task is None or task.status in ENDED_STATUSES:
         return draft.plan(requeue_after=None, release=True)
-    if task.status is TaskStatus.TERMINATING:
-        draft.enter(TaskPhase.STOPPING, Reason.DELETING, f"Waiting for task {task.task_id} to stop")
-        return draft.plan(requeue_after=tuning.stopping_poll_interval)
+    # One message while it stops and while it terminates: the wait writes nothing new.
     draft.enter(
         TaskPhase.STOPPING, Reason.DELETING, f"Stopping task {task.task_id}: resource deleted"
     )
+    if task.status is RemoteStatus.TERMINATING:
+        return draft.plan(requeue_after=tuning.stopping_poll_interval)
     return draft.plan(
         requeue_after=tuning.stopping_poll_interval, action=StopTask(task_id=task.task_id)
     )
@@ -243,8 +186,11 @@ def _deadline(draft: _Draft) -> datetime | None:
 def _tend_live_task(draft: _Draft, task: RemoteTask) -> Plan:
     situation = draft.situation
     tuning = situation.tuning
-    draft.update(remote_status=task.raw_status)
-    if task.agent_id is not None:
+    waiting = task.status in QUEUED_STATUSES
+    if not (waiting and draft.status.remote_status in QUEUED_STATUSES):
+        # queued -> consumed changes nothing a user acts on: not worth a write.
+        draft.update(remote_status=task.raw_status)
+    if task.agent_id is not None and not waiting:
         draft.update(agent_id=task.agent_id)
     deadline = _deadline(draft)
     stop_because: tuple[str, str] | None = None
@@ -266,9 +212,10 @@ def _tend_live_task(draft: _Draft, task: RemoteTask) -> Plan:
                 reason=Reason.DEADLINE_EXCEEDED, message=message, task_id=task.task_id
             )
 
-    if task.status is TaskStatus.TERMINATING:
-        reason = stop_because[0] if stop_because else Reason.STOPPING
-        draft.enter(TaskPhase.STOPPING, reason, f"Task {task.task_id} is stopping")
+    if task.status is RemoteStatus.TERMINATING:
+        # The message of the stop we asked for stays while it terminates: no write per poll.
+        reason, message = stop_because or (Reason.STOPPING, f"Task {task.task_id} is stopping")
+        draft.enter(TaskPhase.STOPPING, reason, message)
         return draft.plan(requeue_after=tuning.stopping_poll_interval)
     if stop_because is not None:
         reason, message = stop_because
@@ -277,8 +224,9 @@ def _tend_live_task(draft: _Draft, task: RemoteTask) -> Plan:
             requeue_after=tuning.stopping_poll_interval, action=StopTask(task_id=task.task_id)
         )
 
-    if task.status in QUEUED_STATUSES:
-        draft.enter(TaskPhase.QUEUED, Reason.QUEUED, f"Task {task.task_id} is {task.raw_status}")
+    if waiting:
+        if draft.status.phase is not TaskPhase.QUEUED:  # the start already said "queued"
+            draft.enter(TaskPhase.QUEUED, Reason.QUEUED, f"Task {task.task_id} waits for an agent")
         return draft.plan(requeue_after=tuning.stopping_poll_interval)
     if task.status in RUNNING_STATUSES:
         draft.enter(TaskPhase.RUNNING, Reason.RUNNING, f"Task {task.task_id} is {task.raw_status}")
@@ -309,7 +257,7 @@ def _after_task_ended(draft: _Draft, task: RemoteTask | None) -> Plan:
         return draft.plan(requeue_after=None)
     if launch_hash(spec) != draft.status.launch_hash:
         return _start(draft, reason=Reason.SPEC_CHANGED, restarts=0)
-    if task is not None and task.status is TaskStatus.FINISHED:
+    if task is not None and task.status is RemoteStatus.FINISHED:
         draft.update(last_error=None)
         draft.enter(TaskPhase.SUCCEEDED, Reason.FINISHED, f"Task {task_id} finished")
         return _expire_when_due(draft)
@@ -350,7 +298,7 @@ def _after_task_ended(draft: _Draft, task: RemoteTask | None) -> Plan:
 def _why_it_ended(task: RemoteTask | None, task_id: int) -> tuple[str, str]:
     if task is None:
         return Reason.TASK_LOST, f"Task {task_id} no longer exists on Supervisely"
-    if task.status is TaskStatus.ERROR:
+    if task.status is RemoteStatus.ERROR:
         return Reason.TASK_ERROR, f"Task {task_id} ended with status error"
     return Reason.STOPPED_EXTERNALLY, f"Task {task_id} was stopped outside the operator"
 

@@ -11,14 +11,6 @@ from typing import Final
 
 from supervisely_operator.api import SuperviselyTaskSpec
 from supervisely_operator.reconcile.situation import ResourceRef
-from supervisely_operator.supervisely import (
-    AgentId,
-    KubernetesSettings,
-    ModuleId,
-    StartTaskRequest,
-    UserId,
-    WorkspaceId,
-)
 
 #: Spec fields that steer the operator rather than describe the remote task.
 POLICY_FIELDS: Final = frozenset(
@@ -59,31 +51,16 @@ def carries_marker(description: str, marker: str) -> bool:
     return description.rstrip().endswith(f"[{marker}]")
 
 
+def marker_in(description: str) -> str | None:
+    """The start marker a task's description ends with, if any."""
+    text = description.rstrip()
+    if not text.endswith("]"):
+        return None
+    opening = text.rfind("[")
+    marker = text[opening + 1 : -1]
+    return marker if opening >= 0 and marker.startswith(MARKER_PREFIX) else None
+
+
 def task_name(spec: SuperviselyTaskSpec, resource: ResourceRef) -> str:
     """The session name: the spec's, or namespace/name so people can find its resource."""
     return spec.task_name or f"{resource.namespace}/{resource.name}"
-
-
-def build_start_request(
-    spec: SuperviselyTaskSpec, *, resource: ResourceRef, marker: str, module_id: int
-) -> StartTaskRequest:
-    """The ``tasks.run.app`` request for a spec, as the SDK's ``TaskApi.start`` would send it."""
-    kubernetes = None
-    if spec.kubernetes_settings is not None:
-        kubernetes = KubernetesSettings.model_validate(spec.kubernetes_settings.to_wire())
-    return StartTaskRequest(
-        module_id=ModuleId(module_id),
-        workspace_id=WorkspaceId(spec.workspace_id),
-        agent_id=AgentId(spec.agent_id) if spec.agent_id is not None else None,
-        task_name=task_name(spec, resource),
-        description=describe_with_marker(spec.description, marker),
-        params=spec.params,
-        log_level=spec.log_level.value,
-        users_ids=tuple(UserId(user) for user in spec.users_ids),
-        app_version=spec.app_version or "",
-        is_branch=spec.is_branch,
-        restart_policy=spec.server_restart_policy.value,
-        limit_by_workspace=spec.limit_by_workspace,
-        kubernetes=kubernetes,
-        multi_user=spec.multi_user_session,
-    )

@@ -11,7 +11,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from supervisely_operator.api import SuperviselyTaskSpec, SuperviselyTaskStatus
-from supervisely_operator.supervisely.models import TaskStatus
+
+
+class RemoteStatus(enum.StrEnum):
+    """A Supervisely task's status, as the decision knows it.
+
+    The decision keeps its own type, so the pure core depends on no client: the remote adapter
+    translates the client's statuses into these.
+    """
+
+    QUEUED = "queued"
+    CONSUMED = "consumed"
+    STARTED = "started"
+    DEPLOYED = "deployed"
+    TERMINATING = "terminating"
+    ERROR = "error"
+    FINISHED = "finished"
+    STOPPED = "stopped"
 
 
 @dataclass(frozen=True)
@@ -28,7 +44,7 @@ class RemoteTask:
     """One task as Supervisely reported it; ``status`` is None for a status we do not know."""
 
     task_id: int
-    status: TaskStatus | None
+    status: RemoteStatus | None
     raw_status: str
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -70,7 +86,18 @@ class RemoteUnavailable:
     message: str
 
 
-Observation = TaskSeen | TaskGone | StartNotFound | NothingToObserve | RemoteUnavailable
+@dataclass(frozen=True)
+class AwaitingObservation:
+    """No observation taken after the resource's last action exists yet.
+
+    A shared poller answers from its last list; one older than a start or a stop cannot tell
+    whether the task exists. The pass then decides nothing and the observer wakes it later.
+    """
+
+
+Observation = (
+    TaskSeen | TaskGone | StartNotFound | NothingToObserve | RemoteUnavailable | AwaitingObservation
+)
 
 
 @dataclass(frozen=True)
@@ -78,9 +105,10 @@ class Tuning:
     """Timings of the control loop, in seconds; operator-wide settings, not per resource."""
 
     poll_interval: float = 10.0
-    """How often a live task is polled."""
+    """How soon to look again at a live task when nothing else is due. With a shared poller that
+    wakes the pass on every remote change, this is only a safety net and can be long."""
     stopping_poll_interval: float = 2.0
-    """How often a task is polled while it starts or stops (things change quickly then)."""
+    """The same while a task starts or stops (things change quickly then)."""
     start_grace: float = 30.0
     """How long a recorded start may stay invisible on Supervisely before it is made again."""
     unavailable_min_delay: float = 2.0

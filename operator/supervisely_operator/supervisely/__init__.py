@@ -30,6 +30,7 @@ from supervisely_operator.supervisely.ids import (
     UserId,
     WorkspaceId,
 )
+from supervisely_operator.supervisely.limits import ServerGate
 from supervisely_operator.supervisely.models import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -79,6 +80,7 @@ __all__ = [
     "Reason",
     "Rejected",
     "RestartPolicy",
+    "ServerGate",
     "ServerMessage",
     "StartOutcomeUnknown",
     "StartTaskRequest",

@@ -26,6 +26,7 @@ from supervisely_operator.supervisely.errors import (
     TaskNotFound,
 )
 from supervisely_operator.supervisely.ids import AgentId, ModuleId, TaskId, WorkspaceId
+from supervisely_operator.supervisely.limits import ServerGate
 from supervisely_operator.supervisely.models import (
     AgentInfo,
     LogEntry,
@@ -72,9 +73,11 @@ class SuperviselyClient:
 
     Use it as ``async with SuperviselyClient(server, token) as client: ...`` or call
     :meth:`aclose`. One instance holds one pooled ``httpx.AsyncClient``; share it between
-    handlers. ``transport`` replaces the network for unit tests; ``on_call`` receives one
-    ``(method, outcome, seconds)`` per HTTP attempt for metrics; ``uniform`` and ``sleep``
-    replace the jitter source and the sleep between retries (tests).
+    handlers. ``gate`` limits the attempts to the server (see :mod:`.limits`); pass one
+    :class:`ServerGate` to every client of a server so they share its limits (default: a gate of
+    this client's own, from ``settings``). ``transport`` replaces the network for unit tests;
+    ``on_call`` receives one ``(method, outcome, seconds)`` per HTTP attempt for metrics;
+    ``uniform`` and ``sleep`` replace the jitter source and the sleep between retries (tests).
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class SuperviselyClient:
         token: str | SecretStr,
         settings: ClientSettings | None = None,
         *,
+        gate: ServerGate | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         on_call: CallObserver | None = None,
         uniform: Uniform | None = None,
@@ -96,10 +100,12 @@ class SuperviselyClient:
             raise ValueError("the Supervisely API token holds whitespace or non-ASCII characters")
         self.server = normalize_server_address(server)
         self.settings = settings or ClientSettings()
+        self.gate = gate or ServerGate.for_server(self.server, self.settings)
         self._rpc = RpcTransport(
             base_url=httpx.URL(f"{self.server}/public/api/v3/"),
             token=secret,
             settings=self.settings,
+            gate=self.gate,
             transport=transport,
             on_call=on_call,
             uniform=uniform,
@@ -159,11 +165,23 @@ class SuperviselyClient:
             raise TaskNotFound(method=method, task_id=task_id, server=exc.server) from None
 
     async def list_tasks(
-        self, workspace_id: WorkspaceId, *, filters: Sequence[Filter] = ()
+        self,
+        workspace_id: WorkspaceId,
+        *,
+        filters: Sequence[Filter] = (),
+        per_page: int | None = None,
+        strict: bool = True,
     ) -> list[TaskInfo]:
-        """Every task of a workspace matching ``filters`` (all pages of ``tasks.list``)."""
+        """Every task of a workspace matching ``filters`` (all pages of ``tasks.list``).
+
+        ``per_page`` asks for larger pages from the first request on (the SDK sends none and
+        takes the server's default); the server may clamp it, and later pages follow the
+        ``perPage`` it answers. ``strict=False``: see :func:`.pagination.collect_pages`.
+        """
         body: dict[str, Any] = {"workspaceId": workspace_id, "filter": list(filters)}
-        entities = await self._all_pages("tasks.list", body)
+        if per_page is not None:
+            body["per_page"] = per_page
+        entities = await self._all_pages("tasks.list", body, strict=strict)
         return _parse_entities(TaskInfo, entities, method="tasks.list")
 
     async def stop_task(self, task_id: TaskId) -> TaskStatus | None:
@@ -258,11 +276,13 @@ class SuperviselyClient:
         except NotFound as exc:
             raise AgentNotFound(method=method, agent_id=agent_id, server=exc.server) from None
 
-    async def _all_pages(self, method: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _all_pages(
+        self, method: str, body: dict[str, Any], *, strict: bool = True
+    ) -> list[dict[str, Any]]:
         async def fetch(page_body: dict[str, Any]) -> object:
             return await self._rpc.post(method, page_body, parse=_as_is)
 
-        return await collect_pages(method=method, body=body, fetch=fetch)
+        return await collect_pages(method=method, body=body, fetch=fetch, strict=strict)
 
 
 def _as_is(reply: object) -> object:

@@ -37,8 +37,15 @@ async def collect_pages(
     method: str,
     body: Mapping[str, Any],
     fetch: FetchPage,
+    strict: bool = True,
 ) -> list[dict[str, Any]]:
-    """Every entity of a paginated list, in server order."""
+    """Every entity of a paginated list, in server order.
+
+    ``strict=False`` returns what was collected even when the count differs from ``total``,
+    without duplicates: a list of live tasks filtered by status changes while it is read (a
+    task that moves between pages is missed or seen twice). Only a caller that checks every
+    absent item on its own may accept that.
+    """
     request = dict(body)
     if "sort" not in request:
         request["sort"] = "id"
@@ -55,7 +62,16 @@ async def collect_pages(
             reply = await fetch({**request, "page": page, "per_page": first.per_page})
             entities.extend(_parse_page(reply, method=method).entities)
     if len(entities) != first.total:
-        raise PaginationMismatch(method=method, total=first.total, collected=len(entities))
+        if strict:
+            raise PaginationMismatch(method=method, total=first.total, collected=len(entities))
+        seen: set[object] = set()
+        unique = []
+        for entity in entities:
+            key = entity.get("id")
+            if key is None or key not in seen:
+                seen.add(key)
+                unique.append(entity)
+        return unique
     return entities
 
 

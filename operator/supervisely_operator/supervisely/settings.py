@@ -1,4 +1,4 @@
-"""Tuning knobs of the Supervisely client: timeouts, retries, backoff and the connection pool.
+"""Tuning knobs of the Supervisely client: timeouts, retries, backoff, limits and the pool.
 
 The official SDK waits forever on its ``requests`` calls and retries ten times over about five
 minutes. An operator handler must not block that long, so the defaults here are tighter: a few
@@ -6,6 +6,8 @@ seconds to connect, thirty to read, five attempts with capped exponential backof
 documents its unit, default and reason. The model is frozen so one settings object can be shared
 by every client safely.
 """
+
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -60,10 +62,33 @@ class ClientSettings(BaseModel):
         description="Full jitter: sleep a uniform random time in [0, ceiling] so that many "
         "operator replicas or resources do not retry in lockstep. Off only for tests.",
     )
-    max_connections: int = Field(
-        default=20,
+    max_concurrent_requests: int = Field(
+        default=32,
         ge=1,
-        description="Connections open to the server at most, across all concurrent calls.",
+        description="HTTP attempts in flight to one server at most (default 32), across every "
+        "client of that server in the process, whatever its token. Thousands of resources share "
+        "one Supervisely instance; this keeps a burst of reconcile passes from becoming a burst "
+        "of requests.",
+    )
+    requests_per_second: float = Field(
+        default=200.0,
+        gt=0,
+        description="Attempts per second to one server, retries included, shared like "
+        "max_concurrent_requests (default 200): the sustained rate of a token bucket, so a "
+        "restart polling every resource at once spreads its requests out.",
+    )
+    request_burst: int = Field(
+        default=400,
+        ge=1,
+        description="Attempts the token bucket lets through at once after a quiet spell "
+        "(default 400, two seconds at the default rate), so ordinary bursts are not slowed.",
+    )
+    max_connections: int = Field(
+        default=32,
+        ge=1,
+        description="Connections one client keeps open to the server at most. Unless given it "
+        "equals max_concurrent_requests, and it may not be smaller: an admitted request should "
+        "find a connection rather than wait pool_timeout for one.",
     )
     max_keepalive_connections: int = Field(
         default=10,
@@ -77,8 +102,22 @@ class ClientSettings(BaseModel):
         "server has already closed is rarely reused (that race makes a start ambiguous).",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _connections_follow_concurrency(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "max_connections" not in data:
+            default = cls.model_fields["max_concurrent_requests"].default
+            return {**data, "max_connections": data.get("max_concurrent_requests", default)}
+        return data
+
     @model_validator(mode="after")
     def _backoff_is_ordered(self) -> "ClientSettings":
         if self.initial_backoff > self.max_backoff:
             raise ValueError("initial_backoff must not exceed max_backoff")
+        return self
+
+    @model_validator(mode="after")
+    def _pool_fits_concurrency(self) -> "ClientSettings":
+        if self.max_connections < self.max_concurrent_requests:
+            raise ValueError("max_connections must be at least max_concurrent_requests")
         return self

@@ -2,8 +2,9 @@
 
 Everything the house style wants in one place for the client lives here: the pooled
 ``httpx.AsyncClient`` (one per client), the headers (``x-api-key`` via :class:`ApiKeyAuth`,
-``User-Agent``, JSON content type from httpx), the retry loop (rules in :mod:`.retry`),
-redaction of anything taken from the server or httpx, per-attempt logging and the metrics hook.
+``User-Agent``, JSON content type from httpx), the retry loop (rules in :mod:`.retry`), the
+per-server gate each attempt passes (:mod:`.limits`), redaction of anything taken from the server
+or httpx, per-attempt logging and the metrics hook.
 The public methods in :mod:`.client` only build bodies and parse replies.
 
 Success is HTTP 200 exactly, as in the SDK. Redirects are not followed: a redirect usually means
@@ -37,6 +38,7 @@ from supervisely_operator.supervisely.errors import (
     Unauthorized,
     parse_error_body,
 )
+from supervisely_operator.supervisely.limits import ServerGate
 from supervisely_operator.supervisely.models import ReplyShapeError
 from supervisely_operator.supervisely.retry import (
     RETRYABLE_STATUSES,
@@ -73,8 +75,9 @@ class CallObserver(Protocol):
     """Metrics seam: called once per HTTP attempt, retries included.
 
     ``method`` is the RPC name (``"tasks.info"``), ``outcome`` a :class:`CallOutcome` value,
-    ``seconds`` the attempt's wall time. A Prometheus layer can count and time calls with it
-    without the client importing prometheus.
+    ``seconds`` the attempt's wall time from the moment the gate admitted it (waiting there is
+    not the server's latency). A Prometheus layer can count and time calls with it without the
+    client importing prometheus.
     """
 
     def __call__(self, method: str, outcome: str, seconds: float) -> None: ...
@@ -98,6 +101,7 @@ class RpcTransport:
         base_url: httpx.URL,
         token: SecretStr,
         settings: ClientSettings,
+        gate: ServerGate,
         transport: httpx.AsyncBaseTransport | None = None,
         on_call: CallObserver | None = None,
         uniform: Uniform | None = None,
@@ -105,6 +109,7 @@ class RpcTransport:
     ) -> None:
         self._token = token
         self._settings = settings
+        self._gate = gate
         self._on_call = on_call
         self._uniform = uniform or random.SystemRandom().uniform
         self._sleep = sleep or asyncio.sleep
@@ -210,15 +215,18 @@ class RpcTransport:
         parse: Callable[[Any], T],
         attempt: int,
     ) -> T:
-        started = time.monotonic()
-        try:
-            response = await self._http.request(verb, method, json=body, params=query)
-        except httpx.RequestError as exc:
-            failure = failure_from_exception(exc, token=self._token)
-            timed_out = isinstance(exc, httpx.TimeoutException)
-            outcome = CallOutcome.TIMEOUT if timed_out else CallOutcome.CONNECTION_ERROR
-            self._record(method, outcome, started=started, attempt=attempt, result=failure.cause)
-            raise failure from None
+        async with self._gate.admit():
+            started = time.monotonic()
+            try:
+                response = await self._http.request(verb, method, json=body, params=query)
+            except httpx.RequestError as exc:
+                failure = failure_from_exception(exc, token=self._token)
+                timed_out = isinstance(exc, httpx.TimeoutException)
+                outcome = CallOutcome.TIMEOUT if timed_out else CallOutcome.CONNECTION_ERROR
+                self._record(
+                    method, outcome, started=started, attempt=attempt, result=failure.cause
+                )
+                raise failure from None
         try:
             result = parse(self._interpret(method=method, response=response))
         except ReplyShapeError as exc:
@@ -227,6 +235,10 @@ class RpcTransport:
             self._record(method, outcome, started=started, attempt=attempt, result=error.what)
             raise error from None
         except (SuperviselyError, AttemptFailed) as exc:
+            if isinstance(exc, AttemptFailed) and exc.retry_after is not None:
+                # Every caller of this server waits, not only this one (see .limits).
+                limit = self._settings.max_backoff
+                self._gate.pause(exc.retry_after, limit=limit, status=response.status_code)
             outcome = _outcome_of(response.status_code, exc)
             self._record(method, outcome, started=started, attempt=attempt, result=str(exc))
             raise

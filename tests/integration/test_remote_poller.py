@@ -1,0 +1,326 @@
+"""The remote seam against the simulator over loopback HTTP: shared lists, wake-ups, caches.
+
+The simulator runs on a ``FakeClock``, so a task changes status only when a test moves time;
+the poller itself runs on the real loop with intervals of a few tens of milliseconds.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from supervisely_operator.api import SuperviselyTaskSpec
+from supervisely_operator.reconcile.outcomes import Started
+from supervisely_operator.reconcile.situation import (
+    AwaitingObservation,
+    NothingToObserve,
+    Observation,
+    RemoteStatus,
+    RemoteUnavailable,
+    ResourceRef,
+    StartNotFound,
+    TaskGone,
+    TaskSeen,
+)
+from supervisely_operator.remote import PollTiming, SuperviselyRemote, Watch
+from supervisely_operator.simulator import FakeClock, Scenario, Simulator
+from supervisely_operator.supervisely import ClientSettings, SuperviselyClient
+
+TIMING = PollTiming(
+    interval=0.05, transition_interval=0.02, idle_interval=0.2, per_page=3, jitter=0.0
+)
+SERVES = {"workspaceId": 1, "agentId": 1, "moduleId": 103}
+SETTINGS = ClientSettings(max_attempts=1, read_timeout=2.0)
+
+
+class Resource:
+    """One resource's view: its ref and how often the poller woke it."""
+
+    def __init__(self, name: str) -> None:
+        self.ref = ResourceRef(namespace="vision", name=name, uid=f"uid-{name}")
+        self.woken = asyncio.Event()
+
+    def watch(
+        self, *, task_id: int | None = None, marker: str | None = None, since: datetime | None
+    ) -> Watch:
+        return Watch(
+            resource=self.ref,
+            workspace_id=1,
+            task_id=task_id,
+            marker=marker,
+            since=since,
+            wake=self.woken.set,
+        )
+
+
+@pytest.fixture
+async def simulator(
+    simulator_factory: Callable[..., "asyncio.Future[Simulator]"], fake_clock: FakeClock
+) -> Simulator:
+    return await simulator_factory(Scenario(), clock=fake_clock)
+
+
+@pytest.fixture
+async def remote(simulator: Simulator, simulator_token: str) -> AsyncIterator[SuperviselyRemote]:
+    client = SuperviselyClient(simulator.base_url, simulator_token, SETTINGS)
+    remote = SuperviselyRemote(
+        client, timing=TIMING, lookup_ttl=60.0, now=lambda: datetime.now(UTC)
+    )
+    yield remote
+    await remote.aclose()
+    await client.aclose()
+
+
+async def start(remote: SuperviselyRemote, resource: Resource, **spec: object) -> int:
+    outcome = await remote.start(
+        SuperviselyTaskSpec.model_validate({**SERVES, **spec}),
+        resource=resource.ref,
+        marker=f"supervisely-operator:{resource.ref.uid}:1",
+    )
+    assert isinstance(outcome, Started)
+    return outcome.task_id
+
+
+async def seen_until(
+    remote: SuperviselyRemote,
+    resource: Resource,
+    watch: Watch,
+    holds: Callable[[Observation], bool],
+) -> Observation:
+    """Observe each time the poller wakes the resource, until ``holds``."""
+
+    async def settled() -> Observation:
+        while not holds(observation := await remote.observe(watch)):
+            await resource.woken.wait()
+            resource.woken.clear()
+        return observation
+
+    return await asyncio.wait_for(settled(), timeout=5)
+
+
+def status_of(observation: Observation) -> RemoteStatus | None:
+    return observation.task.status if isinstance(observation, TaskSeen) else None
+
+
+async def test_one_list_serves_every_resource_of_the_workspace(
+    remote: SuperviselyRemote, simulator: Simulator
+) -> None:
+    resources = [Resource(f"r{i}") for i in range(7)]
+    task_ids = [await start(remote, resource) for resource in resources]
+    simulator.clear_calls()
+
+    for resource, task_id in zip(resources, task_ids, strict=True):
+        watch = resource.watch(task_id=task_id, since=datetime.now(UTC))
+        assert isinstance(await remote.observe(watch), AwaitingObservation)
+    observations = [
+        await seen_until(
+            remote, r, r.watch(task_id=t, since=None), lambda o: status_of(o) is not None
+        )
+        for r, t in zip(resources, task_ids, strict=True)
+    ]
+
+    assert {status_of(o) for o in observations} == {RemoteStatus.QUEUED}
+    assert simulator.calls("tasks.info") == [], "no resource asks for its own task"
+    lists = simulator.calls("tasks.list")
+    assert lists, "the workspace was listed"
+    first = lists[0].body
+    assert first["filter"] == [
+        {"field": "status", "operator": "in", "value": [s.value for s in LIVE]}
+    ], "the steady list asks for live tasks only"
+    assert first["per_page"] == TIMING.per_page
+    assert len(lists) <= 3 * 3, "a few lists of three pages, not one call per resource"
+
+
+LIVE = (
+    RemoteStatus.QUEUED,
+    RemoteStatus.CONSUMED,
+    RemoteStatus.STARTED,
+    RemoteStatus.DEPLOYED,
+    RemoteStatus.TERMINATING,
+)
+
+
+async def test_a_list_older_than_the_last_action_never_says_the_task_is_gone(
+    remote: SuperviselyRemote,
+) -> None:
+    first, second = Resource("first"), Resource("second")
+    first_task = await start(remote, first)
+    await seen_until(
+        remote,
+        first,
+        first.watch(task_id=first_task, since=None),
+        lambda o: isinstance(o, TaskSeen),
+    )
+
+    second_task = await start(remote, second)
+    # The poller's latest list was taken before this start: it cannot know the task.
+    observation = await remote.observe(second.watch(task_id=second_task, since=None))
+    assert isinstance(observation, AwaitingObservation)
+    await asyncio.wait_for(second.woken.wait(), timeout=5)
+    observation = await remote.observe(second.watch(task_id=second_task, since=None))
+    assert status_of(observation) is RemoteStatus.QUEUED
+
+
+async def test_a_task_that_left_the_live_list_is_asked_for_once(
+    remote: SuperviselyRemote, simulator: Simulator
+) -> None:
+    resource = Resource("ends")
+    task_id = await start(remote, resource)
+    watch = resource.watch(task_id=task_id, since=None)
+    await seen_until(remote, resource, watch, lambda o: status_of(o) is RemoteStatus.QUEUED)
+
+    simulator.force_task(task_id, "error")
+    ended = await seen_until(remote, resource, watch, lambda o: status_of(o) is RemoteStatus.ERROR)
+    for _ in range(3):  # several more lists
+        resource.woken.clear()
+        await asyncio.sleep(TIMING.idle_interval)
+
+    assert isinstance(ended, TaskSeen)
+    assert len(simulator.calls("tasks.info")) == 1, "its final state is asked once, then kept"
+    assert status_of(await remote.observe(watch)) is RemoteStatus.ERROR
+
+
+async def test_a_task_the_operator_stopped_needs_no_info_call(
+    remote: SuperviselyRemote, simulator: Simulator, fake_clock: FakeClock
+) -> None:
+    resource = Resource("stopped")
+    task_id = await start(remote, resource)
+    watch = resource.watch(task_id=task_id, since=None)
+    await seen_until(remote, resource, watch, lambda o: status_of(o) is RemoteStatus.QUEUED)
+
+    assert await remote.stop(task_id, resource=resource.ref) is None
+    fake_clock.advance(5)  # terminating -> stopped
+    ended = await seen_until(
+        remote, resource, watch, lambda o: status_of(o) is RemoteStatus.STOPPED
+    )
+
+    assert isinstance(ended, TaskSeen)
+    assert simulator.calls("tasks.info") == []
+
+
+async def test_a_task_that_no_longer_exists_is_gone(
+    remote: SuperviselyRemote, simulator: Simulator
+) -> None:
+    resource = Resource("lost")
+    task_id = await start(remote, resource)
+    watch = resource.watch(task_id=task_id, since=None)
+    await seen_until(remote, resource, watch, lambda o: status_of(o) is RemoteStatus.QUEUED)
+
+    simulator.delete_task(task_id)
+
+    assert await seen_until(remote, resource, watch, lambda o: isinstance(o, TaskGone)) == TaskGone(
+        task_id
+    )
+
+
+async def test_a_start_is_found_by_its_marker_even_after_it_ended(
+    remote: SuperviselyRemote, simulator: Simulator
+) -> None:
+    resource = Resource("crashed")
+    before = datetime.now(UTC)
+    task_id = await start(remote, resource)
+    simulator.force_task(task_id, "finished")
+    marker = f"supervisely-operator:{resource.ref.uid}:1"
+
+    found = await seen_until(
+        remote,
+        resource,
+        resource.watch(marker=marker, since=before),
+        lambda o: not isinstance(o, AwaitingObservation),
+    )
+
+    assert isinstance(found, TaskSeen)
+    assert (found.task.task_id, found.task.status) == (task_id, RemoteStatus.FINISHED)
+    assert any(call.body["filter"] == [] for call in simulator.calls("tasks.list")), (
+        "a marker lookup reads an unfiltered list: the task may have ended already"
+    )
+
+
+async def test_an_unknown_marker_is_not_found_only_in_a_list_taken_after_the_request(
+    remote: SuperviselyRemote,
+) -> None:
+    resource = Resource("never-started")
+    since = datetime.now(UTC) + timedelta(seconds=0.3)
+    watch = resource.watch(marker="supervisely-operator:nobody:1", since=since)
+
+    assert isinstance(await remote.observe(watch), AwaitingObservation)
+    observation = await seen_until(
+        remote, resource, watch, lambda o: not isinstance(o, AwaitingObservation)
+    )
+
+    assert observation == StartNotFound("supervisely-operator:nobody:1")
+    assert datetime.now(UTC) >= since
+
+
+async def test_the_poller_stops_with_its_last_resource_and_starts_with_the_next(
+    remote: SuperviselyRemote, simulator: Simulator
+) -> None:
+    resource = Resource("only")
+    task_id = await start(remote, resource)
+    watch = resource.watch(task_id=task_id, since=None)
+    await seen_until(remote, resource, watch, lambda o: isinstance(o, TaskSeen))
+
+    remote.forget(resource.ref)
+    await asyncio.sleep(0.05)
+    simulator.clear_calls()
+    await asyncio.sleep(TIMING.idle_interval * 2)
+    assert simulator.calls("tasks.list") == [], "no resource left, no list"
+    assert "workspaces=0" in repr(remote)
+
+    await seen_until(remote, resource, watch, lambda o: isinstance(o, TaskSeen))
+    assert simulator.calls("tasks.list"), "the next resource starts it again"
+
+
+async def test_no_task_means_nothing_to_observe_and_no_call(
+    remote: SuperviselyRemote, simulator: Simulator
+) -> None:
+    resource = Resource("idle")
+
+    assert await remote.observe(resource.watch(since=None)) == NothingToObserve()
+    await asyncio.sleep(TIMING.interval * 2)
+    assert simulator.calls("tasks.list") == []
+
+
+async def test_a_failing_list_reports_supervisely_unavailable_then_recovers(
+    remote: SuperviselyRemote, simulator: Simulator
+) -> None:
+    resource = Resource("outage")
+    task_id = await start(remote, resource)
+    watch = resource.watch(task_id=task_id, since=None)
+    await seen_until(remote, resource, watch, lambda o: isinstance(o, TaskSeen))
+
+    simulator.inject_fault("tasks.list", status=503, times=1000)
+    unavailable = await seen_until(
+        remote, resource, watch, lambda o: isinstance(o, RemoteUnavailable)
+    )
+    simulator.clear_faults()
+    recovered = await seen_until(remote, resource, watch, lambda o: isinstance(o, TaskSeen))
+
+    assert isinstance(unavailable, RemoteUnavailable)
+    assert unavailable.reason == "Unavailable"
+    assert status_of(recovered) is RemoteStatus.QUEUED
+
+
+async def test_many_starts_of_one_slug_and_agent_look_them_up_once(
+    remote: SuperviselyRemote, simulator: Simulator
+) -> None:
+    slug = "supervisely-ecosystem/sim-serve-model"
+    resources = [Resource(f"s{i}") for i in range(20)]
+    spec = {"workspaceId": 1, "agentId": 1, "appSlug": slug}
+
+    outcomes = await asyncio.gather(
+        *(
+            remote.start(
+                SuperviselyTaskSpec.model_validate(spec),
+                resource=r.ref,
+                marker=f"supervisely-operator:{r.ref.uid}:1",
+            )
+            for r in resources
+        )
+    )
+
+    assert all(isinstance(outcome, Started) for outcome in outcomes)
+    assert len(simulator.calls("ecosystem.list")) == 1
+    assert len(simulator.calls("agents.info")) == 1
+    assert len(simulator.calls("tasks.run.app")) == 20
