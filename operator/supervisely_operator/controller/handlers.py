@@ -222,8 +222,11 @@ async def _sleep(stopped: kopf.DaemonStopped, wakeup: asyncio.Event, delay: floa
 
 
 @kopf.on.event(*RESOURCE, registry=registry)
-def wake_on_change(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def wake_on_change(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
     """A spec edit or a deletion wakes the object's daemon; our own status writes do not."""
+    if type == "DELETED":  # gone, whether or not our finalizer saw it go
+        memo.reconciler.forget(_ref(body))
+        return
     observed = (body.get("status") or {}).get("observedGeneration")
     if observed != body.metadata.get("generation") or body.metadata.get("deletionTimestamp"):
         wakeup_of(memo).set()
@@ -239,9 +242,7 @@ async def stop_before_deletion(body: kopf.Body, memo: kopf.Memo, logger: Logger,
     kube: KubeApi = memo.kube
     wakeup = wakeup_of(memo)
     obj: Mapping[str, Any] = body
-    ref = ResourceRef(
-        namespace=body.metadata["namespace"], name=body.metadata["name"], uid=body.metadata["uid"]
-    )
+    ref = _ref(body)
     while True:
         wakeup.clear()
         try:
@@ -261,6 +262,11 @@ async def stop_before_deletion(body: kopf.Body, memo: kopf.Memo, logger: Logger,
         if obj["metadata"].get("uid") != ref.uid:
             break
     memo.reconciler.forget(ref)
+
+
+def _ref(body: kopf.Body) -> ResourceRef:
+    metadata = body.metadata
+    return ResourceRef(namespace=metadata["namespace"], name=metadata["name"], uid=metadata["uid"])
 
 
 class QuietHandlerSuccess(logging.Filter):

@@ -193,7 +193,8 @@ class Reconciler:
                 tuning=self._tuning,
             )
         )
-        planned = plan.status
+        # A released resource is about to vanish: its last status would be written for nobody.
+        planned = snapshot.status if plan.release else plan.status
         if plan.attach_log_tail_of is not None and remote is not None:
             planned = await self._with_log_tail(remote, planned, plan.attach_log_tail_of)
         snapshot = await self._write(snapshot, planned, plan.events, logger=logger)

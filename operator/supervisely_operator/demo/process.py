@@ -39,17 +39,24 @@ class OperatorProcess:
         token: str,
         log_path: Path,
         env: Mapping[str, str] | None = None,
+        verbose: bool = True,
     ) -> None:
         self._kubeconfig = kubeconfig
         self._server = server
         self._token = token
         self.log_path = log_path
         self._env = dict(env or {})
+        self._verbose = verbose
         self._process: subprocess.Popen[bytes] | None = None
         self.metrics_url = ""
 
     def __repr__(self) -> str:
         return f"OperatorProcess(server={self._server!r}, log={str(self.log_path)!r})"
+
+    @property
+    def pid(self) -> int | None:
+        """The process id while it runs (a benchmark samples its CPU and memory by it)."""
+        return None if self._process is None else self._process.pid
 
     def start(self) -> None:
         """Start and wait until kopf reports itself healthy."""
@@ -64,7 +71,9 @@ class OperatorProcess:
         }
         self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         health = f"http://127.0.0.1:{port}/healthz"
-        command = [sys.executable, "-m", "supervisely_operator", "run", "-A", "--verbose"]
+        # Tests and the demo read the verbose log; a benchmark runs it as a deployment does.
+        verbosity = ["--verbose"] if self._verbose else []
+        command = [sys.executable, "-m", "supervisely_operator", "run", "-A", *verbosity]
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 [*command, "--liveness", health], env=env, stdout=log, stderr=subprocess.STDOUT

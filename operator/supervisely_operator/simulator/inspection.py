@@ -1,7 +1,8 @@
 """``/_sim/...``: the simulator's own endpoints, for tests and demos that run it as a subprocess.
 
-They read the call record, arm and disarm faults, switch agents between running and waiting,
-and force, end or delete tasks. They need the same ``x-api-key`` as the API and are not recorded.
+They read the call record (or just its counts per method), arm and disarm faults, switch agents
+between running and waiting, show each task's status history, and force, end or delete tasks.
+They need the same ``x-api-key`` as the API and are not recorded.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_
 from supervisely_operator.simulator.faults import FaultSpec
 from supervisely_operator.simulator.lifecycle import TaskStatus
 from supervisely_operator.simulator.state import SimulatorState
-from supervisely_operator.simulator.wire import unauthorized, validation_error
+from supervisely_operator.simulator.tasks import SimTask
+from supervisely_operator.simulator.wire import JsonObject, unauthorized, validation_error
 
 _T = TypeVar("_T")
 _FAULTS = TypeAdapter(FaultSpec | list[FaultSpec])
@@ -59,6 +61,9 @@ def add_inspection_routes(app: web.Application, *, state_key: web.AppKey[Simulat
         calls = state.recorder.calls(method=request.query.get("method"))
         return web.json_response([call.model_dump(mode="json") for call in calls])
 
+    async def count_calls(request: web.Request) -> web.StreamResponse:
+        return web.json_response(state_of(request).recorder.counts())
+
     async def clear_calls(request: web.Request) -> web.StreamResponse:
         state_of(request).recorder.clear()
         return web.json_response({"cleared": True})
@@ -88,6 +93,11 @@ def add_inspection_routes(app: web.Application, *, state_key: web.AppKey[Simulat
         now = state.now()
         return web.json_response([state.tasks.render(t, now=now) for t in state.tasks.all()])
 
+    async def list_timelines(request: web.Request) -> web.StreamResponse:
+        state = state_of(request)
+        now = state.now()
+        return web.json_response([_timeline(state, task, now=now) for task in state.tasks.all()])
+
     async def change_task(request: web.Request) -> web.StreamResponse:
         state = state_of(request)
         change = _validated(TypeAdapter(TaskChange), await _json(request))
@@ -109,17 +119,36 @@ def add_inspection_routes(app: web.Application, *, state_key: web.AppKey[Simulat
 
     routes = [
         ("GET", "/_sim/calls", get_calls),
+        ("GET", "/_sim/calls/counts", count_calls),
         ("DELETE", "/_sim/calls", clear_calls),
         ("GET", "/_sim/faults", get_faults),
         ("POST", "/_sim/faults", add_faults),
         ("DELETE", "/_sim/faults", clear_faults),
         ("POST", "/_sim/agents/{id}", change_agent),
         ("GET", "/_sim/tasks", list_tasks),
+        ("GET", "/_sim/timelines", list_timelines),
         ("POST", "/_sim/tasks/{id}", change_task),
         ("DELETE", "/_sim/tasks/{id}", delete_task),
     ]
     for http_method, path, handler in routes:
         app.router.add_route(http_method, path, handler)
+
+
+def _timeline(state: SimulatorState, task: SimTask, *, now: float) -> JsonObject:
+    """A task's status now and every status change up to now, with wall-clock times.
+
+    Only the past is shown: the timeline already holds the task's natural future, which no
+    client could know yet. Compact on purpose, so that tens of thousands of tasks stay cheap.
+    """
+    return {
+        "id": task.id,
+        "status": task.status(now).value,
+        "transitions": [
+            {"status": t.status.value, "at": state.anchor.iso(t.at), "attempt": t.attempt}
+            for t in task.timeline.transitions
+            if t.at <= now
+        ],
+    }
 
 
 async def _json(request: web.Request) -> Any:
