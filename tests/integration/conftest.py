@@ -169,9 +169,9 @@ async def start_operator(
         monkeypatch.delenv(name, raising=False)
     async with contextlib.AsyncExitStack() as running:
 
-        async def start(**env: str) -> None:
+        async def start(*, remotes: object | None = None, **env: str) -> None:
             for name, value in {**FAST_OPERATOR_ENV, **env}.items():
                 monkeypatch.setenv(name, value)
-            await running.enter_async_context(running_operator(OperatorSettings()))
+            await running.enter_async_context(running_operator(OperatorSettings(), remotes=remotes))
 
         yield start

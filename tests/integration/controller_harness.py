@@ -256,8 +256,9 @@ class OperatorThread:
     test talks to it only as the cluster and Supervisely do, over loopback HTTP.
     """
 
-    def __init__(self, config: OperatorSettings) -> None:
+    def __init__(self, config: OperatorSettings, *, remotes: object | None = None) -> None:
         self._config = config
+        self._remotes = remotes
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -265,6 +266,8 @@ class OperatorThread:
 
     def _run(self) -> None:
         options = operator_options(self._config)
+        if self._remotes is not None:
+            options["memo"]["remotes"] = self._remotes
         try:
             asyncio.run(kopf.operator(**options, stop_flag=self._stop, ready_flag=self._ready))
         except BaseException as error:  # re-raised in the test's thread by check()
@@ -291,9 +294,14 @@ class OperatorThread:
 
 
 @asynccontextmanager
-async def running_operator(config: OperatorSettings) -> AsyncIterator[None]:
-    """Run the operator as ``supervisely-operator run`` would, until the block exits."""
-    operator = OperatorThread(config)
+async def running_operator(
+    config: OperatorSettings, *, remotes: object | None = None
+) -> AsyncIterator[None]:
+    """Run the operator as ``supervisely-operator run`` would, until the block exits.
+
+    ``remotes`` replaces the remote seam (the shell's one fake); by default it is the real one.
+    """
+    operator = OperatorThread(config, remotes=remotes)
     operator.start()
     try:
         await wait_until(lambda: operator.ready or operator.exited, what="operator ready")
@@ -309,7 +317,7 @@ async def running_operator(config: OperatorSettings) -> AsyncIterator[None]:
 class OperatorStarter(Protocol):
     """Starts the operator with this environment (on top of ``FAST_OPERATOR_ENV``)."""
 
-    def __call__(self, **env: str) -> Awaitable[None]: ...
+    def __call__(self, *, remotes: object | None = None, **env: str) -> Awaitable[None]: ...
 
 
 class Cluster:

@@ -23,7 +23,12 @@ from supervisely_operator.api import resource
 from supervisely_operator.controller.credentials import ClientPool, Credentials
 from supervisely_operator.controller.kube import KubeApi, ObjectGone, StaleObject, load_kube_config
 from supervisely_operator.controller.metrics import OperatorMetrics
-from supervisely_operator.controller.reconciler import Logger, Reconciler, utc_now
+from supervisely_operator.controller.reconciler import (
+    Logger,
+    Reconciler,
+    RemoteProvider,
+    utc_now,
+)
 from supervisely_operator.controller.settings import OperatorSettings
 from supervisely_operator.controller.storage import NoDiffBase
 from supervisely_operator.reconcile.situation import Event, Plan, ResourceRef
@@ -94,7 +99,8 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
         secret_cache_seconds=config.secret_cache_seconds,
         on_call=metrics.on_call,
     )
-    remotes = RemoteHub(
+    # A test may hand in its own remote seam through the memo, as it hands in the config.
+    remotes: RemoteProvider = memo.get("remotes") or RemoteHub(
         clients,
         timing=config.poll_timing(),
         lookup_ttl=config.lookup_cache_seconds,
@@ -120,7 +126,8 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
 @kopf.on.cleanup(registry=registry)
 async def clean_up(memo: kopf.Memo, **_: Any) -> None:
     """Stop the pollers, close the connection pools and the metrics endpoint."""
-    await memo.remotes.aclose()
+    if isinstance(memo.remotes, RemoteHub):
+        await memo.remotes.aclose()
     await memo.clients.aclose()
     memo.kube.close()
     memo.metrics.close()

@@ -1,0 +1,102 @@
+"""The kopf shell with one fake: the remote seam. Kubernetes is kmock, the shell is ours.
+
+Everything remote goes through :class:`~supervisely_operator.remote.TaskRemote`, so a test of
+the shell needs no Supervisely at all: this fake hands out scripted observations and records
+each action. It proves the wiring the decision cannot see: an action's outcome lands in
+status, the pass after an action observes at once, and a spec edit reaches the remote side.
+"""
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from supervisely_operator.api import SecretReference, SuperviselyTaskSpec
+from supervisely_operator.reconcile.outcomes import CallFailed, Started, StartOutcome
+from supervisely_operator.reconcile.situation import (
+    NothingToObserve,
+    Observation,
+    RemoteStatus,
+    RemoteTask,
+    ResourceRef,
+    TaskSeen,
+)
+from supervisely_operator.remote import Watch
+
+from controller_harness import Cluster, OperatorStarter, sent, task_path, wait_until
+
+NAMESPACE = "vision"
+SPEC = {"workspaceId": 1, "agentId": 1, "moduleId": 103}
+
+
+@dataclass
+class FakeRemote:
+    """A Supervisely of one workspace whose tasks start at once and stop when asked."""
+
+    started: list[tuple[str, str]] = field(default_factory=list)
+    stopped: list[int] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
+    statuses: dict[int, RemoteStatus] = field(default_factory=dict)
+
+    async def remote_for(
+        self, resource: ResourceRef, *, secret_ref: SecretReference | None
+    ) -> "FakeRemote":
+        return self
+
+    def forget(self, resource: ResourceRef) -> None:
+        self.forgotten.append(resource.name)
+
+    async def observe(self, watch: Watch) -> Observation:
+        if watch.task_id is None:
+            return NothingToObserve()
+        status = self.statuses[watch.task_id]
+        return TaskSeen(RemoteTask(task_id=watch.task_id, status=status, raw_status=status.value))
+
+    async def start(
+        self, spec: SuperviselyTaskSpec, *, resource: ResourceRef, marker: str
+    ) -> StartOutcome:
+        self.started.append((resource.name, marker))
+        task_id = 7000 + len(self.started)
+        self.statuses[task_id] = RemoteStatus.STARTED
+        return Started(task_id=task_id, module_id=103, agent_id=1, session_url="fake://session")
+
+    async def stop(self, task_id: int, *, resource: ResourceRef) -> CallFailed | None:
+        self.stopped.append(task_id)
+        self.statuses[task_id] = RemoteStatus.STOPPED
+        return None
+
+    async def log_tail(self, task_id: int, *, lines: int) -> str:
+        return ""
+
+
+@pytest.fixture
+def fake() -> FakeRemote:
+    return FakeRemote()
+
+
+async def test_the_shell_starts_mirrors_and_stops_through_the_seam(
+    cluster: Cluster, start_operator: OperatorStarter, fake: FakeRemote
+) -> None:
+    await start_operator(remotes=fake)
+    await cluster.create_task("serve", SPEC, namespace=NAMESPACE)
+
+    running = await wait_until(
+        lambda: (
+            (status := cluster.status("serve", namespace=NAMESPACE)).get("phase") == "Running"
+            and status
+        ),
+        what="phase Running",
+    )
+    assert running["taskId"] == 7001
+    assert [name for name, _ in fake.started] == ["serve"], "one start"
+    first_write = sent(cluster.status_patches("serve", namespace=NAMESPACE)[0])["status"]
+    assert first_write["startRequest"]["marker"] == fake.started[0][1], (
+        "the marker was written before the start"
+    )
+
+    await cluster.patch(task_path("serve", namespace=NAMESPACE), {"spec": {"suspend": True}})
+    await wait_until(
+        lambda: cluster.status("serve", namespace=NAMESPACE).get("phase") == "Suspended",
+        what="phase Suspended",
+    )
+    assert fake.stopped == [7001]
+    assert len(fake.started) == 1, "nothing started again"
