@@ -324,3 +324,37 @@ async def test_many_starts_of_one_slug_and_agent_look_them_up_once(
     assert len(simulator.calls("ecosystem.list")) == 1
     assert len(simulator.calls("agents.info")) == 1
     assert len(simulator.calls("tasks.run.app")) == 20
+
+
+async def test_tasks_that_end_together_are_asked_for_in_one_list(
+    remote: SuperviselyRemote, simulator: Simulator
+) -> None:
+    resources = [Resource(f"wave{i}") for i in range(5)]
+    task_ids = [await start(remote, resource) for resource in resources]
+    for resource, task_id in zip(resources, task_ids, strict=True):
+        await seen_until(
+            remote,
+            resource,
+            resource.watch(task_id=task_id, since=None),
+            lambda o: isinstance(o, TaskSeen),
+        )
+    simulator.clear_calls()
+
+    for task_id in task_ids:
+        simulator.force_task(task_id, "finished")
+    for resource, task_id in zip(resources, task_ids, strict=True):
+        await seen_until(
+            remote,
+            resource,
+            resource.watch(task_id=task_id, since=None),
+            lambda o: status_of(o) is RemoteStatus.FINISHED,
+        )
+
+    by_id = [
+        call
+        for call in simulator.calls("tasks.list")
+        if call.body["filter"][0]["field"] == "id" and "page" not in call.body
+    ]
+    assert len(by_id) == 1, "one list (of two pages of three)"
+    assert sorted(by_id[0].body["filter"][0]["value"]) == sorted(task_ids)
+    assert simulator.calls("tasks.info") == []

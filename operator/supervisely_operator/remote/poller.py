@@ -11,7 +11,8 @@ The rules that keep it correct:
 - A list taken before a resource's last action (its start, its stop) never answers for it: the
   resource gets :class:`AwaitingObservation` and is woken after the next list.
 - A tracked task that a list taken after its start does not show has left the live statuses (or
-  is gone): ``tasks.info`` asks for it once, and its final state is kept while it is tracked. A
+  is gone): it is asked for once (several at once by one list filtered by id, a single one or
+  one that list misses by ``tasks.info``), and its final state is kept while it is tracked. A
   task the operator itself stopped needs no such call: once it leaves the live list it stopped.
 - A start whose task id was never recorded is looked up by its marker in an unfiltered list
   (the task may already have ended), taken only while such a lookup is pending.
@@ -332,6 +333,8 @@ class WorkspacePoller:
                 )
             else:
                 asked.append(task_id)
+        if len(asked) > 1:
+            asked = await self._list_by_id(asked)
         gate = asyncio.Semaphore(self._timing.info_concurrency)
 
         async def ask(task_id: int) -> None:
@@ -350,6 +353,30 @@ class WorkspacePoller:
                 self._ended[task_id] = task
 
         await asyncio.gather(*(ask(task_id) for task_id in asked))
+
+    async def _list_by_id(self, task_ids: list[int]) -> list[int]:
+        """One ``tasks.list`` filtered by id for many tasks that left the live list at once (a
+        wave of finishing apps); the ids it does not show are left to ``tasks.info``."""
+        try:
+            infos = await self._client.list_tasks(
+                WorkspaceId(self.workspace_id),
+                filters=(filter_in("id", task_ids),),
+                per_page=self._timing.per_page,
+                strict=False,
+            )
+        except SuperviselyError:
+            return task_ids
+        wanted = set(task_ids)
+        for info in infos:
+            if info.id not in wanted:
+                continue  # a server that ignores the filter answers with more
+            wanted.discard(info.id)
+            task = remote_task(info, session_url=self._client.session_url(info.id))
+            if task.status in LIVE_STATUSES:
+                self._live[info.id] = task
+            else:
+                self._ended[info.id] = task
+        return sorted(wanted)
 
     def _forget_untracked(self) -> None:
         tracked = {i.task_id for i in self._interests.values() if i.task_id is not None}
