@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from supervisely_operator.simulator import Scenario, Simulator
+from supervisely_operator.simulator import FakeClock, Scenario, Simulator
 
 ClientFactory = Callable[..., httpx.AsyncClient]
 RUN_BODY = {
@@ -168,3 +168,51 @@ async def test_record_file_gets_one_json_line_per_call(
     assert [json.loads(line)["method"] for line in lines] == ["tasks.run.app", "instance.version"]
     assert [json.loads(line)["token_valid"] for line in lines] == [True, False]
     assert simulator_token not in record.read_text()
+
+
+async def test_call_counts_by_method_follow_the_record(
+    sim_client: httpx.AsyncClient, sim_admin: httpx.AsyncClient
+) -> None:
+    assert (await sim_admin.get("calls/counts")).json() == {}
+    await sim_client.post("tasks.run.app", json=RUN_BODY)
+    await sim_client.post("tasks.run.app", json=RUN_BODY)
+    await sim_client.post("tasks.info", json={"id": 1001})
+    assert (await sim_admin.get("calls/counts")).json() == {"tasks.info": 1, "tasks.run.app": 2}
+    await sim_admin.delete("calls")
+    assert (await sim_admin.get("calls/counts")).json() == {}
+
+
+async def test_timelines_show_each_status_change_so_far_in_wall_clock_time(
+    simulator_factory: Callable[..., Any],
+    sim_client_factory: ClientFactory,
+    fake_clock: FakeClock,
+    simulator_token: str,
+) -> None:
+    simulator = await simulator_factory(Scenario.fast(0.05), clock=fake_clock)
+    client = sim_client_factory(simulator)
+    finishes = {**RUN_BODY, "moduleId": 101}
+    task_id = (await client.post("tasks.run.app", json=finishes)).json()[0]["taskId"]
+    anchor = simulator.state.anchor
+    async with httpx.AsyncClient(
+        base_url=f"{simulator.base_url}/_sim/", headers={"x-api-key": simulator_token}
+    ) as admin:
+        fake_clock.advance(0.07)
+        (early,) = (await admin.get("timelines")).json()
+        assert early == {
+            "id": task_id,
+            "status": "consumed",
+            "transitions": [
+                {"status": "queued", "at": anchor.iso(1000.0), "attempt": 1},
+                {"status": "consumed", "at": anchor.iso(1000.05), "attempt": 1},
+            ],
+        }, "the task's future is not shown before it happens"
+        fake_clock.advance(1.0)
+        (late,) = (await admin.get("timelines")).json()
+    assert late["status"] == "finished"
+    assert [t["status"] for t in late["transitions"]] == [
+        "queued",
+        "consumed",
+        "started",
+        "finished",
+    ]
+    assert late["transitions"][-1]["at"] == anchor.iso(1000.15)
