@@ -169,7 +169,7 @@ async def test_a_conflict_on_the_start_mark_means_deciding_again_and_starting_on
     assert stored_marks.pop() in run.body["description"]
     assert [task["id"] for task in simulator.tasks()] == [task_id]
     reasons = await wait_until(lambda: announcements(cluster), what="the task announced")
-    assert reasons.count("Starting") == 1, "a refused write posts no Events"
+    assert reasons.count("Started") == 1, "one start, announced once"
     stored = cluster.task("train", namespace=NAMESPACE)
     assert stored["metadata"]["labels"] == {"team": "vision"}, "the other client's write stands"
     assert cluster.server_faults() == []

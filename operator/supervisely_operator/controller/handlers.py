@@ -25,8 +25,10 @@ from supervisely_operator.controller.kube import KubeApi, ObjectGone, StaleObjec
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import (
     Logger,
+    PassResult,
     Reconciler,
     RemoteProvider,
+    Snapshot,
     utc_now,
 )
 from supervisely_operator.controller.settings import OperatorSettings
@@ -150,14 +152,14 @@ def lock_of(memo: kopf.Memo) -> asyncio.Lock:
 
 
 async def run_pass(
-    memo: kopf.Memo, body: Mapping[str, Any], *, deleting: bool, logger: Logger
-) -> Plan | None:
+    memo: kopf.Memo, body: Mapping[str, Any] | Snapshot, *, deleting: bool, logger: Logger
+) -> PassResult | None:
     """One pass, serialised per object and bounded overall; None if the object changed."""
     metrics: OperatorMetrics = memo.metrics
     async with lock_of(memo), memo.passes:
         try:
             with metrics.reconcile_seconds.time():
-                plan: Plan = await memo.reconciler.run_pass(
+                result: PassResult = await memo.reconciler.run_pass(
                     body, deleting=deleting, logger=logger, wake=wakeup_of(memo).set
                 )
         except StaleObject:
@@ -169,7 +171,7 @@ async def run_pass(
         except Exception:
             metrics.reconcile_errors.labels(kind="unexpected").inc()
             raise
-    return plan
+    return result
 
 
 @kopf.daemon(*RESOURCE, registry=registry, cancellation_timeout=60, backoff=10)
@@ -189,10 +191,10 @@ async def keep_in_sync(
         wakeup.clear()
         metrics.poll_lag.observe(max(0.0, loop.time() - due))
         try:
-            plan = await run_pass(memo, body, deleting=False, logger=logger)
+            result = await run_pass(memo, body, deleting=False, logger=logger)
         except ObjectGone:
             return
-        delay = next_pass_in(plan)
+        delay = next_pass_in(result.plan if result is not None else None)
         due = loop.time() + delay
         await _sleep(stopped, wakeup, delay)
         due = min(due, loop.time())  # woken early by a change: the pass is due now
@@ -229,8 +231,12 @@ async def _sleep(stopped: kopf.DaemonStopped, wakeup: asyncio.Event, delay: floa
 
 
 @kopf.on.event(*RESOURCE, registry=registry)
-def wake_on_change(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
-    """A spec edit or a deletion wakes the object's daemon; our own status writes do not."""
+async def wake_on_change(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+    """A spec edit or a deletion wakes the object's daemon; our own status writes do not.
+
+    Async on purpose: kopf runs a sync handler in a thread for every watch event, and an
+    ``asyncio.Event`` must be set from its own loop.
+    """
     if type == "DELETED":  # gone, whether or not our finalizer saw it go
         memo.reconciler.forget(_ref(body))
         return
@@ -248,21 +254,26 @@ async def stop_before_deletion(body: kopf.Body, memo: kopf.Memo, logger: Logger,
     """
     kube: KubeApi = memo.kube
     wakeup = wakeup_of(memo)
-    obj: Mapping[str, Any] = body
+    obj: Mapping[str, Any] | Snapshot = body
     ref = _ref(body)
     while True:
         wakeup.clear()
         try:
-            plan = await run_pass(memo, obj, deleting=True, logger=logger)
+            result = await run_pass(memo, obj, deleting=True, logger=logger)
         except ObjectGone:
             break
-        if plan is not None and plan.release:
+        if result is not None and result.plan.release:
             break
-        delay = next_pass_in(plan)
+        delay = next_pass_in(result.plan if result is not None else None)
         if delay > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), min(delay, memo.transition_recheck))
-        try:  # this handler's body is the one of the deletion event; our writes moved on
+        if result is not None:
+            # This handler's body is the deletion event's; the object our own writes left is
+            # newer. Anybody else's write since shows as a conflict, and then we read it.
+            obj = result.snapshot
+            continue
+        try:
             obj = await kube.get(namespace=ref.namespace, name=ref.name)
         except ObjectGone:
             break

@@ -131,6 +131,15 @@ class Snapshot:
         }
 
 
+@dataclass(frozen=True)
+class PassResult:
+    """What a pass decided, and the object as its own writes left it (for a caller whose body
+    is not kept up to date by kopf, such as a deletion handler)."""
+
+    plan: Plan
+    snapshot: Snapshot
+
+
 class Reconciler:
     """Runs passes for any resource; holds the shared clients, no per-resource state."""
 
@@ -157,17 +166,17 @@ class Reconciler:
 
     async def run_pass(
         self,
-        obj: Mapping[str, Any],
+        obj: "Mapping[str, Any] | Snapshot",
         *,
         deleting: bool,
         logger: Logger,
         wake: Callable[[], None],
-    ) -> Plan:
+    ) -> PassResult:
         """One pass over one object; raises ``StaleObject`` when it changed meanwhile.
 
         ``wake`` is called when the remote side changes, so the caller may sleep until then.
         """
-        snapshot = Snapshot.of(obj)
+        snapshot = obj if isinstance(obj, Snapshot) else Snapshot.of(obj)
         spec, status = snapshot.spec, snapshot.status
         remote: TaskRemote | None = None
         observation: Observation
@@ -200,8 +209,8 @@ class Reconciler:
         snapshot = await self._write(snapshot, planned, plan.events, logger=logger)
         if plan.action is not None:
             assert remote is not None, "the decision acts only after observing Supervisely"
-            await self._act(plan.action, remote, snapshot, logger=logger)
-        return plan
+            snapshot = await self._act(plan.action, remote, snapshot, logger=logger)
+        return PassResult(plan=plan, snapshot=snapshot)
 
     def forget(self, resource: ResourceRef) -> None:
         """The resource is gone: nothing remote is watched for it any more."""
@@ -231,7 +240,8 @@ class Reconciler:
         snapshot: Snapshot,
         *,
         logger: Logger,
-    ) -> None:
+    ) -> Snapshot:
+        """Run the action and record its outcome; the object as the last write left it."""
         status = snapshot.status
         if isinstance(action, StartTask):
             outcome = await remote.start(
@@ -240,24 +250,23 @@ class Reconciler:
             result = apply_start_outcome(
                 status, outcome, generation=snapshot.generation, now=self._now()
             )
-            await self._write(
+            return await self._write(
                 snapshot, result.status, result.events, logger=logger, records_facts=True
             )
-        elif isinstance(action, StopTask):
+        if isinstance(action, StopTask):
             failed = await remote.stop(action.task_id, resource=snapshot.resource)
             if failed is not None:
                 result = apply_call_failure(
                     status, failed, generation=snapshot.generation, now=self._now()
                 )
-                await self._write(
+                return await self._write(
                     snapshot, result.status, result.events, logger=logger, records_facts=True
                 )
-        else:
-            resource = snapshot.resource
-            logger.info("Deleting the resource: ttlSecondsAfterFinished has passed")
-            await self._kube.delete(
-                namespace=resource.namespace, name=resource.name, uid=resource.uid
-            )
+            return snapshot
+        resource = snapshot.resource
+        logger.info("Deleting the resource: ttlSecondsAfterFinished has passed")
+        await self._kube.delete(namespace=resource.namespace, name=resource.name, uid=resource.uid)
+        return snapshot
 
     async def _with_log_tail(
         self, remote: TaskRemote, status: SuperviselyTaskStatus, task_id: int

@@ -356,7 +356,8 @@ def _start(draft: _Draft, *, reason: str, restarts: int) -> Plan:
         Reason.SPEC_CHANGED: "Starting a task from the changed spec",
     }
     message = messages.get(reason, "Starting a task on Supervisely")
-    draft.enter(TaskPhase.PENDING, reason, message)
+    # A first start is told by its outcome (Started or StartFailed) a moment later.
+    draft.enter(TaskPhase.PENDING, reason, message, announce=reason != Reason.STARTING)
     return draft.plan(
         requeue_after=situation.tuning.stopping_poll_interval, action=StartTask(marker=marker)
     )

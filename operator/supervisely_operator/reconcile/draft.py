@@ -48,8 +48,18 @@ class StatusDraft:
         """Post this Event after the status is written."""
         self.events.append(Event(type=type_, reason=reason, message=message))
 
-    def enter(self, phase: TaskPhase, reason: str, message: str, *, warn: bool = False) -> None:
-        """Move to ``phase``; post an Event only when phase or reason changed."""
+    def enter(
+        self,
+        phase: TaskPhase,
+        reason: str,
+        message: str,
+        *,
+        warn: bool = False,
+        announce: bool = True,
+    ) -> None:
+        """Move to ``phase``; post an Event only when phase or reason changed (and ``announce``:
+        a step whose outcome is told at once, such as a first start, needs no Event of its own).
+        """
         ready = next((c for c in self.before.conditions if c.type == READY), None)
         changed = self.before.phase != phase or ready is None or ready.reason != reason
         self.update(phase=phase)
@@ -62,7 +72,7 @@ class StatusDraft:
                 now=self.now,
             )
         )
-        if changed:
+        if changed and announce:
             self.event(EventType.WARNING if warn else EventType.NORMAL, reason, message)
 
     def synced(self) -> None:
