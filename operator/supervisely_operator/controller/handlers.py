@@ -69,6 +69,9 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
     # needs no cluster-scoped RBAC (see controller/permissions.py).
     settings.scanning.disabled = bool(config.namespaces)
     settings.posting.reporting_component = "supervisely-operator"
+    # kopf cancels a daemon that does not exit within ten loop cycles of a deletion; one asleep
+    # exits in a few, one in the middle of a pass gets this long to finish it instead.
+    settings.background.instant_exit_timeout = 1.0
     settings.peering.mandatory = config.peering is not None
     if config.peering is not None:
         # kopf's peering is not leader election: replicas of equal priority all freeze on
