@@ -24,6 +24,7 @@ from supervisely_operator.reconcile.situation import (
     TaskSeen,
 )
 from supervisely_operator.remote import PollTiming, SuperviselyRemote, Watch
+from supervisely_operator.remote.poller import LIVE_STATUSES
 from supervisely_operator.simulator import FakeClock, Scenario, Simulator
 from supervisely_operator.supervisely import ClientSettings, SuperviselyClient
 
@@ -126,19 +127,10 @@ async def test_one_list_serves_every_resource_of_the_workspace(
     assert lists, "the workspace was listed"
     first = lists[0].body
     assert first["filter"] == [
-        {"field": "status", "operator": "in", "value": [s.value for s in LIVE]}
+        {"field": "status", "operator": "in", "value": [s.value for s in LIVE_STATUSES]}
     ], "the steady list asks for live tasks only"
     assert first["per_page"] == TIMING.per_page
     assert len(lists) <= 3 * 3, "a few lists of three pages, not one call per resource"
-
-
-LIVE = (
-    RemoteStatus.QUEUED,
-    RemoteStatus.CONSUMED,
-    RemoteStatus.STARTED,
-    RemoteStatus.DEPLOYED,
-    RemoteStatus.TERMINATING,
-)
 
 
 async def test_a_list_older_than_the_last_action_never_says_the_task_is_gone(

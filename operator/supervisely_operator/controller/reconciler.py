@@ -105,14 +105,11 @@ class Snapshot:
     def with_status(self, written: Mapping[str, Any], status: SuperviselyTaskStatus) -> "Snapshot":
         """The snapshot after our own write of ``status`` (the API server's new version)."""
         metadata = written["metadata"]
-        return Snapshot(
-            resource=self.resource,
-            api_version=self.api_version,
-            kind=self.kind,
+        return dataclasses.replace(
+            self,
             resource_version=metadata["resourceVersion"],
             generation=metadata.get("generation", self.generation),
             finalizers=tuple(metadata.get("finalizers") or ()),
-            spec=self.spec,
             status=status,
         )
 

@@ -45,6 +45,7 @@ from supervisely_operator.supervisely import (
     SuperviselyClient,
     SuperviselyError,
     TaskId,
+    TaskInfo,
     TaskNotFound,
     WorkspaceId,
     filter_in,
@@ -295,7 +296,7 @@ class WorkspacePoller:
         self._live = {}
         self._by_marker = {}
         for info in infos:
-            task = remote_task(info, session_url=self._client.session_url(info.id))
+            task = self._task_of(info)
             if complete and task.status not in LIVE_STATUSES and task.status is not None:
                 self._ended[info.id] = task
             else:
@@ -346,11 +347,7 @@ class WorkspacePoller:
                     return
                 except SuperviselyError:
                     return  # asked again after the next list
-            task = remote_task(info, session_url=self._client.session_url(info.id))
-            if task.status in LIVE_STATUSES:
-                self._live[task_id] = task  # a list read while tasks moved between its pages
-            else:
-                self._ended[task_id] = task
+            self._file(self._task_of(info))
 
         await asyncio.gather(*(ask(task_id) for task_id in asked))
 
@@ -371,12 +368,19 @@ class WorkspacePoller:
             if info.id not in wanted:
                 continue  # a server that ignores the filter answers with more
             wanted.discard(info.id)
-            task = remote_task(info, session_url=self._client.session_url(info.id))
-            if task.status in LIVE_STATUSES:
-                self._live[info.id] = task
-            else:
-                self._ended[info.id] = task
+            self._file(self._task_of(info))
         return sorted(wanted)
+
+    def _task_of(self, info: TaskInfo) -> RemoteTask:
+        return remote_task(info, session_url=self._client.session_url(info.id))
+
+    def _file(self, task: RemoteTask) -> None:
+        """Keep a task asked for on its own: still live (a list read while tasks moved between
+        its pages) or ended for good."""
+        if task.status in LIVE_STATUSES:
+            self._live[task.task_id] = task
+        else:
+            self._ended[task.task_id] = task
 
     def _forget_untracked(self) -> None:
         tracked = {i.task_id for i in self._interests.values() if i.task_id is not None}
