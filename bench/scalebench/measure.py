@@ -20,7 +20,7 @@ from supervisely_operator.demo.process import OperatorProcess
 
 from scalebench.kube import TaskObjects, kube_session, run_bounded
 from scalebench.lag import LagSummary, status_lags
-from scalebench.operator_output import poll_lag, scan_log
+from scalebench.operator_output import pass_counts, poll_lag, scan_log
 from scalebench.processes import (
     MIB,
     CpuMeter,
@@ -237,6 +237,8 @@ async def measure_operator(run: OperatorRun, *, log: Log) -> OperatorResult:
                     result.poll_lag_p95_s, result.poll_lag_mean_s = await poll_lag(
                         operator.metrics_url
                     )
+                    passes = await pass_counts(operator.metrics_url)
+                    log(f"  reconcile passes: {passes}")
                     result.neighbour_cpu_s = neighbours.stop()
         finally:
             await asyncio.to_thread(operator.stop)

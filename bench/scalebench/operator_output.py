@@ -40,6 +40,23 @@ async def poll_lag(metrics_url: str) -> tuple[float | None, float | None]:
     return p95, total / count
 
 
+async def pass_counts(metrics_url: str) -> dict[str, int]:
+    """Reconcile passes the operator ran, and those that did not complete, by kind."""
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            text = (await client.get(metrics_url)).text
+    except httpx.HTTPError:
+        return {}
+    counts: dict[str, int] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "supervisely_operator_reconcile_duration_seconds_count":
+                counts["passes"] = int(sample.value)
+            elif sample.name == "supervisely_operator_reconcile_errors_total":
+                counts[sample.labels["kind"]] = int(sample.value)
+    return counts
+
+
 EVENT_NOT_POSTED = "Failed to post an event"
 _LEVEL = re.compile(r"\[(ERROR|CRITICAL|WARNING) *\]|\b(ERROR|CRITICAL|WARNING)\b")
 _NUMBERS = re.compile(r"\d+")

@@ -155,11 +155,21 @@ def lock_of(memo: kopf.Memo) -> asyncio.Lock:
 
 
 async def run_pass(
-    memo: kopf.Memo, body: Mapping[str, Any] | Snapshot, *, deleting: bool, logger: Logger
+    memo: kopf.Memo,
+    body: Mapping[str, Any] | Snapshot,
+    *,
+    deleting: bool,
+    logger: Logger,
+    previous: PassResult | None = None,
 ) -> PassResult | None:
-    """One pass, serialised per object and bounded overall; None if the object changed."""
+    """One pass, serialised per object and bounded overall; None if the object changed.
+
+    ``previous`` is the object's last pass: its writes count even before the watch shows them.
+    """
     metrics: OperatorMetrics = memo.metrics
     async with lock_of(memo), memo.passes:
+        if previous is not None and not isinstance(body, Snapshot):
+            body = previous.freshest(body)  # read once the queue lets this pass run
         try:
             with metrics.reconcile_seconds.time():
                 result: PassResult = await memo.reconciler.run_pass(
@@ -190,13 +200,15 @@ async def keep_in_sync(
     metrics: OperatorMetrics = memo.metrics
     loop = asyncio.get_running_loop()
     due = loop.time()
+    previous: PassResult | None = None
     while not stopped:
         wakeup.clear()
         metrics.poll_lag.observe(max(0.0, loop.time() - due))
         try:
-            result = await run_pass(memo, body, deleting=False, logger=logger)
+            result = await run_pass(memo, body, deleting=False, logger=logger, previous=previous)
         except ObjectGone:
             return
+        previous = result
         delay = next_pass_in(result.plan if result is not None else None)
         due = loop.time() + delay
         await _sleep(stopped, wakeup, delay)

@@ -130,11 +130,21 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class PassResult:
-    """What a pass decided, and the object as its own writes left it (for a caller whose body
-    is not kept up to date by kopf, such as a deletion handler)."""
+    """What a pass decided, and the object as its own writes left it.
+
+    kopf's body learns of our writes only when the watch delivers them, which under load is
+    seconds later. A body still at one of ``superseded`` (the versions this pass wrote over) is
+    older than ``snapshot``, and the next pass decides on ``snapshot`` instead.
+    """
 
     plan: Plan
     snapshot: Snapshot
+    superseded: frozenset[str] = frozenset()
+
+    def freshest(self, body: Mapping[str, Any]) -> "Mapping[str, Any] | Snapshot":
+        """``body``, unless it is a version this pass already wrote over."""
+        version = body.get("metadata", {}).get("resourceVersion")
+        return self.snapshot if version in self.superseded else body
 
 
 class Reconciler:
@@ -174,6 +184,7 @@ class Reconciler:
         ``wake`` is called when the remote side changes, so the caller may sleep until then.
         """
         snapshot = obj if isinstance(obj, Snapshot) else Snapshot.of(obj)
+        read_version = snapshot.resource_version
         spec, status = snapshot.spec, snapshot.status
         remote: TaskRemote | None = None
         observation: Observation
@@ -204,10 +215,12 @@ class Reconciler:
         if plan.attach_log_tail_of is not None and remote is not None:
             planned = await self._with_log_tail(remote, planned, plan.attach_log_tail_of)
         snapshot = await self._write(snapshot, planned, plan.events, logger=logger)
+        superseded = {read_version, snapshot.resource_version}
         if plan.action is not None:
             assert remote is not None, "the decision acts only after observing Supervisely"
             snapshot = await self._act(plan.action, remote, snapshot, logger=logger)
-        return PassResult(plan=plan, snapshot=snapshot)
+        superseded.discard(snapshot.resource_version)
+        return PassResult(plan=plan, snapshot=snapshot, superseded=frozenset(superseded))
 
     def forget(self, resource: ResourceRef) -> None:
         """The resource is gone: nothing remote is watched for it any more."""
