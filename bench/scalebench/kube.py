@@ -100,9 +100,13 @@ class TaskObjects:
         self.path = collection_path(namespace)
         self.retries = 0
 
-    async def create(self, manifest: Mapping[str, Any]) -> None:
-        """Create one object; 409 (a retried create that had landed) counts as done."""
-        await self._send("POST", self.path, json=manifest, ok=(201, 200, 409))
+    async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Create one object; 409 (a retried create that had landed) counts as done. The
+        created object (None after a 409)."""
+        created: dict[str, Any] = await self._send(
+            "POST", self.path, json=manifest, ok=(201, 200, 409)
+        )
+        return created if created.get("kind") == resource.KIND else None
 
     async def patch_status(self, name: str, status: Mapping[str, Any]) -> None:
         """Merge-patch the status subresource, as a controller writes it."""
@@ -110,6 +114,27 @@ class TaskObjects:
             "PATCH",
             f"{self.path}/{name}/status",
             data=json.dumps({"status": dict(status)}),
+            headers={"Content-Type": "application/merge-patch+json"},
+            ok=(200,),
+        )
+
+    async def get(self, name: str) -> dict[str, Any] | None:
+        """One object as stored now, or None if it is gone."""
+        found: dict[str, Any] | None = await self._send("GET", f"{self.path}/{name}", ok=(200, 404))
+        return found if found and found.get("kind") == resource.KIND else None
+
+    async def list(self) -> list[dict[str, Any]]:
+        """Every object of the namespace."""
+        found = await self._send("GET", self.path, ok=(200,))
+        items: list[dict[str, Any]] = found["items"]
+        return items
+
+    async def patch_spec(self, name: str, spec: Mapping[str, Any]) -> None:
+        """Merge-patch the spec, as ``kubectl patch --type=merge`` does."""
+        await self._send(
+            "PATCH",
+            f"{self.path}/{name}",
+            data=json.dumps({"spec": dict(spec)}),
             headers={"Content-Type": "application/merge-patch+json"},
             ok=(200,),
         )

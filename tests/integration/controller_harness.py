@@ -57,7 +57,7 @@ NAMESPACES = kmock.resource("", "v1", "namespaces")
 FAST_OPERATOR_ENV = {
     "SUPERVISELY_OPERATOR_POLL_INTERVAL": "0.5",
     "SUPERVISELY_OPERATOR_TRANSITION_POLL_INTERVAL": "0.2",
-    "SUPERVISELY_OPERATOR_START_GRACE": "1",
+    "SUPERVISELY_OPERATOR_START_GRACE": "4",
     "SUPERVISELY_OPERATOR_REQUEST_TIMEOUT": "2",
     "SUPERVISELY_OPERATOR_REQUEST_ATTEMPTS": "1",
     "SUPERVISELY_OPERATOR_LOG_TAIL_LINES": "0",
@@ -371,6 +371,10 @@ class Cluster:
     async def update_secret(self, name: str, data: Mapping[str, str], *, namespace: str) -> None:
         """Set these keys of a Secret (a rotation, say); the others stay."""
         await self.patch(f"/api/v1/namespaces/{namespace}/secrets/{name}", {"data": _b64(data)})
+
+    def delete_secret(self, name: str, *, namespace: str) -> None:
+        """The Secret is gone, as a namespace deletion takes it."""
+        self.api.objects[SECRETS, namespace, name].delete()
 
     def task(self, name: str, *, namespace: str) -> dict[str, Any]:
         """The SuperviselyTask as stored now."""

@@ -195,6 +195,27 @@ async def test_a_secret_without_both_keys_is_invalid_and_says_which_is_missing(
     assert refused.value.message == f"Secret ml/creds lacks the keys {missing}"
 
 
+async def test_a_deletion_may_still_use_the_credentials_of_a_secret_gone_since(
+    cluster: Cluster, pool_factory: PoolFactory, clock: FakeMonotonic
+) -> None:
+    """A namespace deletion takes the Secret before the resource as often as not; the task
+    must still be stopped. Anything else learns that the Secret is gone."""
+    await cluster.create_secret(
+        "creds", {"SERVER_ADDRESS": SERVER, "API_TOKEN": TOKEN}, namespace="ml"
+    )
+    pool = pool_factory()
+    known = await pool.client_for(namespace="ml", secret_ref=ref("creds"))
+    cluster.delete_secret("creds", namespace="ml")
+    clock.now = CACHE_SECONDS
+
+    with pytest.raises(CredentialsUnavailable) as gone:
+        await pool.client_for(namespace="ml", secret_ref=ref("creds"))
+    assert gone.value.reason == "SecretNotFound"
+    assert await pool.client_for(namespace="ml", secret_ref=ref("creds"), deleting=True) is known
+    with pytest.raises(CredentialsUnavailable):
+        await pool.client_for(namespace="ml", secret_ref=ref("never-read"), deleting=True)
+
+
 async def test_a_missing_secret_and_missing_defaults_are_told_apart(
     pool_factory: PoolFactory,
 ) -> None:

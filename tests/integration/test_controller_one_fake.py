@@ -36,9 +36,11 @@ class FakeRemote:
     stopped: list[int] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
     statuses: dict[int, RemoteStatus] = field(default_factory=dict)
+    late_starts: dict[str, list[int]] = field(default_factory=dict)
+    """Tasks of earlier starts, by resource name, that Supervisely carried out late."""
 
     async def remote_for(
-        self, resource: ResourceRef, *, secret_ref: SecretReference | None
+        self, resource: ResourceRef, *, secret_ref: SecretReference | None, deleting: bool = False
     ) -> "FakeRemote":
         return self
 
@@ -50,6 +52,13 @@ class FakeRemote:
             return NothingToObserve()
         status = self.statuses[watch.task_id]
         return TaskSeen(RemoteTask(task_id=watch.task_id, status=status, raw_status=status.value))
+
+    def strays(self, resource: ResourceRef) -> tuple[RemoteTask, ...]:
+        return tuple(
+            RemoteTask(task_id=task_id, status=RemoteStatus.STARTED, raw_status="started")
+            for task_id in self.late_starts.get(resource.name, ())
+            if task_id not in self.stopped
+        )
 
     async def start(
         self, spec: SuperviselyTaskSpec, *, resource: ResourceRef, marker: str
@@ -100,3 +109,34 @@ async def test_the_shell_starts_mirrors_and_stops_through_the_seam(
     )
     assert fake.stopped == [7001]
     assert len(fake.started) == 1, "nothing started again"
+
+
+async def test_a_late_start_that_shows_up_is_stopped_once_with_a_warning(
+    cluster: Cluster, start_operator: OperatorStarter, fake: FakeRemote
+) -> None:
+    await start_operator(remotes=fake)
+    await cluster.create_task("serve", SPEC, namespace=NAMESPACE)
+    await wait_until(
+        lambda: cluster.status("serve", namespace=NAMESPACE).get("phase") == "Running",
+        what="phase Running",
+    )
+
+    fake.late_starts["serve"] = [6999]
+    # A policy field: the pass it brings must not replace the task.
+    await cluster.patch(
+        task_path("serve", namespace=NAMESPACE), {"spec": {"activeDeadlineSeconds": 86400}}
+    )
+    await wait_until(lambda: 6999 in fake.stopped, what="the stray stopped")
+
+    assert fake.stopped == [6999], "the resource's own task keeps running"
+    warnings = [
+        event
+        for event in cluster.events(namespace=NAMESPACE)
+        if event["reason"] == "StrayTaskStopped"
+    ]
+    assert len(warnings) == 1
+    assert warnings[0]["type"] == "Warning"
+    assert warnings[0]["message"] == (
+        "Stopping task 6999: Supervisely carried out an earlier start of this resource after "
+        "the operator had given up on it; task 7001 stays"
+    )

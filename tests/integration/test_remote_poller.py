@@ -66,18 +66,20 @@ async def simulator(
 async def remote(simulator: Simulator, simulator_token: str) -> AsyncIterator[SuperviselyRemote]:
     client = SuperviselyClient(simulator.base_url, simulator_token, SETTINGS)
     remote = SuperviselyRemote(
-        client, timing=TIMING, lookup_ttl=60.0, now=lambda: datetime.now(UTC)
+        client, timing=TIMING, lookup_ttl=60.0, start_deadline=5.0, now=lambda: datetime.now(UTC)
     )
     yield remote
     await remote.aclose()
     await client.aclose()
 
 
-async def start(remote: SuperviselyRemote, resource: Resource, **spec: object) -> int:
+async def start(
+    remote: SuperviselyRemote, resource: Resource, *, attempt: int = 1, **spec: object
+) -> int:
     outcome = await remote.start(
         SuperviselyTaskSpec.model_validate({**SERVES, **spec}),
         resource=resource.ref,
-        marker=f"supervisely-operator:{resource.ref.uid}:1",
+        marker=marker_of(resource, attempt),
     )
     assert isinstance(outcome, Started)
     return outcome.task_id
@@ -98,6 +100,10 @@ async def seen_until(
         return observation
 
     return await asyncio.wait_for(settled(), timeout=5)
+
+
+def marker_of(resource: Resource, attempt: int) -> str:
+    return f"supervisely-operator:{resource.ref.uid}:{attempt}"
 
 
 def status_of(observation: Observation) -> RemoteStatus | None:
@@ -350,3 +356,29 @@ async def test_tasks_that_end_together_are_asked_for_in_one_list(
     assert len(by_id) == 1, "one list (of two pages of three)"
     assert sorted(by_id[0].body["filter"][0]["value"]) == sorted(task_ids)
     assert simulator.calls("tasks.info") == []
+
+
+async def test_a_late_start_is_reported_as_a_stray_until_it_is_asked_to_stop(
+    remote: SuperviselyRemote,
+) -> None:
+    """The first start's reply was lost and a second start made; then Supervisely carried out
+    the first one too. Only that task is a stray: not the resource's own task, not a pending
+    start's, not another resource's."""
+    mine, other = Resource("mine"), Resource("other")
+    late = await start(remote, mine, attempt=1)
+    current = await start(remote, mine, attempt=2)
+    await start(remote, other, attempt=1)
+    theirs = other.watch(marker=marker_of(other, 1), since=None)
+    await seen_until(remote, other, theirs, lambda o: isinstance(o, TaskSeen))
+
+    pending = mine.watch(marker=marker_of(mine, 2), since=None)
+    await seen_until(remote, mine, pending, lambda o: isinstance(o, TaskSeen))
+    assert [task.task_id for task in remote.strays(mine.ref)] == [late], "pending start"
+    assert remote.strays(other.ref) == ()
+
+    mine.woken.clear()
+    await remote.observe(mine.watch(task_id=current, since=None))
+    assert [task.task_id for task in remote.strays(mine.ref)] == [late], "own task"
+
+    assert await remote.stop(late, resource=mine.ref) is None
+    assert remote.strays(mine.ref) == (), "asked to stop: not reported again"

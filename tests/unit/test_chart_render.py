@@ -340,7 +340,8 @@ def test_peering_runs_replicas_under_one_peering_object(
     args = container(objects)["args"]
     assert args[args.index("--peering") + 1] == name
     assert env_of(objects)["SUPERVISELY_OPERATOR_PEERING"]["value"] == name
-    assert operator_config(objects, monkeypatch).peering == name
+    config = operator_config(objects, monkeypatch)
+    assert (config.peering, config.peering_lifetime) == (name, 10)
 
 
 def test_namespaced_peering_has_one_peering_object_per_namespace(

@@ -40,6 +40,7 @@ DEDICATED = {
     "api_token": "credentials",
     "namespaces": "namespaces",
     "peering": "peering",
+    "peering_lifetime": "peering.lifetime",
     "liveness_endpoint": "the --liveness argument",
     "metrics_port": "metrics",
     "log_format": "logFormat",

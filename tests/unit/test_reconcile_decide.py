@@ -18,6 +18,7 @@ from supervisely_operator.reconcile.conditions import FAILED, READY, SUCCEEDED, 
 from supervisely_operator.reconcile.decide import plan_next_step
 from supervisely_operator.reconcile.launch import launch_hash
 from supervisely_operator.reconcile.situation import (
+    AwaitingObservation,
     DeleteResource,
     NothingToObserve,
     Observation,
@@ -512,3 +513,39 @@ def test_tuning_is_respected_for_polls() -> None:
         situation(status_=running_status(), observation=seen()), tuning=Tuning(poll_interval=3)
     )
     assert plan_next_step(fast).requeue_after == 3
+
+
+STRAY = RemoteTask(task_id=5, status=RemoteStatus.STARTED, raw_status="started")
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        pytest.param(situation(status_=running_status(), observation=seen()), id="running"),
+        pytest.param(
+            situation(
+                status_=status(startRequest={"marker": "m-2", "requestedAt": NOW}),
+                observation=StartNotFound("m-2"),
+            ),
+            id="a newer start pending",
+        ),
+        pytest.param(
+            situation(status_=running_status(), observation=seen(), deleting=True),
+            id="deleting",
+        ),
+    ],
+)
+def test_a_stray_is_stopped_before_anything_else(state: Situation) -> None:
+    """A late start of this resource is stopped first, whatever else the pass would do."""
+    plan = plan_next_step(replace(state, strays=(STRAY,)))
+    assert plan.action == StopTask(task_id=5)
+    assert [event.reason for event in plan.events] == [Reason.STRAY_TASK_STOPPED]
+    assert plan.events[0].type == "Warning"
+    assert plan.status.start_request == state.status.start_request, "a pending start is kept"
+    assert plan.status.task_id == state.status.task_id
+
+
+def test_a_stray_is_not_stopped_before_supervisely_answers() -> None:
+    """No stop on an old list: strays come with a fresh observation only."""
+    waiting = situation(status_=running_status(), observation=AwaitingObservation())
+    assert plan_next_step(replace(waiting, strays=(STRAY,))).action is None

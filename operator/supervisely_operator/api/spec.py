@@ -16,6 +16,9 @@ from supervisely_operator.api.base import CrdModel, Rule
 #: Slugs look like ``supervisely-ecosystem/hello-world-app``: an owner and a path.
 APP_SLUG_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$"
 
+#: What Kubernetes accepts as an object name (a DNS-1123 subdomain).
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
 PositiveId = Annotated[int, Field(ge=1)]
 
 
@@ -123,12 +126,16 @@ class Backoff(CrdModel):
 class SecretReference(CrdModel):
     """A Secret in the resource's own namespace."""
 
-    name: str = Field(min_length=1, max_length=253)
+    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
     """Name of the Secret; it must hold the keys SERVER_ADDRESS and API_TOKEN."""
 
 
 def _exactly_one_app(spec: "SuperviselyTaskSpec") -> bool:
     return (spec.module_id is None) != (spec.app_slug is None)
+
+
+def _branch_is_named(spec: "SuperviselyTaskSpec") -> bool:
+    return not spec.is_branch or spec.app_version is not None
 
 
 def _one_task_per_resource(spec: "SuperviselyTaskSpec") -> bool:
@@ -150,7 +157,7 @@ class SuperviselyTaskSpec(CrdModel):
     """Ecosystem slug of the app, e.g. supervisely-ecosystem/serve-yolo; the operator resolves
     it to a module id. Set exactly one of moduleId and appSlug."""
 
-    app_version: str | None = Field(default=None, max_length=256)
+    app_version: str | None = Field(default=None, min_length=1, max_length=256)
     """Release tag (e.g. v1.2.3) or, with isBranch, a git branch. Unset: the server's choice."""
 
     is_branch: bool = False
@@ -159,7 +166,7 @@ class SuperviselyTaskSpec(CrdModel):
     workspace_id: PositiveId
     """Workspace the task runs in."""
 
-    task_name: str | None = Field(default=None, max_length=256)
+    task_name: str | None = Field(default=None, min_length=1, max_length=256)
     """Name of the task session in Supervisely. Unset: namespace/name of this resource."""
 
     description: str | None = Field(default=None, max_length=4096)
@@ -240,5 +247,11 @@ class SuperviselyTaskSpec(CrdModel):
             ),
             field_path=".usersIds",
             holds=_one_task_per_resource,
+        ),
+        Rule["SuperviselyTaskSpec"](
+            cel="!has(self.isBranch) || !self.isBranch || has(self.appVersion)",
+            message="isBranch needs appVersion: the name of the git branch to run",
+            field_path=".isBranch",
+            holds=_branch_is_named,
         ),
     )

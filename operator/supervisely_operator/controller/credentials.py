@@ -75,9 +75,14 @@ class ClientPool:
         self._secrets: dict[tuple[str, str], tuple[float, Credentials]] = {}
 
     async def client_for(
-        self, *, namespace: str, secret_ref: SecretReference | None
+        self, *, namespace: str, secret_ref: SecretReference | None, deleting: bool = False
     ) -> SuperviselyClient:
-        """The client for a resource in ``namespace`` with this ``credentialsSecretRef``."""
+        """The client for a resource in ``namespace`` with this ``credentialsSecretRef``.
+
+        ``deleting``: the resource is being deleted and its task must be stopped. When its
+        Secret is gone by then (a namespace deleted as a whole takes the Secret first as often
+        as not, and accepts no new one), the credentials last read from it still stop the task.
+        """
         if secret_ref is None:
             if self._default is None:
                 raise CredentialsUnavailable(
@@ -87,7 +92,7 @@ class ClientPool:
                 )
             credentials = self._default
         else:
-            credentials = await self._from_secret(namespace, secret_ref.name)
+            credentials = await self._from_secret(namespace, secret_ref.name, deleting=deleting)
         key = credentials.key()
         if key not in self._clients:
             try:
@@ -105,13 +110,15 @@ class ClientPool:
                 raise CredentialsUnavailable("CredentialsInvalid", str(error)) from None
         return self._clients[key]
 
-    async def _from_secret(self, namespace: str, name: str) -> Credentials:
+    async def _from_secret(self, namespace: str, name: str, *, deleting: bool) -> Credentials:
         cached = self._secrets.get((namespace, name))
         if cached is not None and self._monotonic() - cached[0] < self._cache_seconds:
             return cached[1]
         try:
             secret = await self._kube.read_secret(namespace=namespace, name=name)
         except ObjectGone:
+            if deleting and cached is not None:
+                return cached[1]
             raise CredentialsUnavailable(
                 "SecretNotFound", f"Secret {namespace}/{name} does not exist"
             ) from None

@@ -73,6 +73,9 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
     # exits in a few, one in the middle of a pass gets this long to finish it instead.
     settings.background.instant_exit_timeout = 1.0
     settings.peering.mandatory = config.peering is not None
+    # kopf's default of 60 s left a dead replica's resources unserved for most of a minute;
+    # kopf renews a record 5 to 10 s before it expires (at least every second).
+    settings.peering.lifetime = config.peering_lifetime
     if config.peering is not None:
         # kopf's peering is not leader election: replicas of equal priority all freeze on
         # seeing each other. A random priority per replica makes exactly one of them active.
@@ -109,6 +112,7 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
         clients,
         timing=config.poll_timing(),
         lookup_ttl=config.lookup_cache_seconds,
+        start_deadline=config.request_timeout,
         now=utc_now,
     )
     memo.metrics = metrics

@@ -33,6 +33,7 @@ from supervisely_operator.reconcile.situation import (
     Event,
     Observation,
     Plan,
+    RemoteTask,
     RemoteUnavailable,
     ResourceRef,
     Situation,
@@ -57,7 +58,7 @@ class RemoteProvider(Protocol):
     """Hands each resource the remote seam of its credentials (the hub in production)."""
 
     async def remote_for(
-        self, resource: ResourceRef, *, secret_ref: SecretReference | None
+        self, resource: ResourceRef, *, secret_ref: SecretReference | None, deleting: bool = False
     ) -> TaskRemote: ...
 
     def forget(self, resource: ResourceRef) -> None: ...
@@ -188,14 +189,16 @@ class Reconciler:
         spec, status = snapshot.spec, snapshot.status
         remote: TaskRemote | None = None
         observation: Observation
+        strays: tuple[RemoteTask, ...] = ()
         try:
             remote = await self._remotes.remote_for(
-                snapshot.resource, secret_ref=spec.credentials_secret_ref
+                snapshot.resource, secret_ref=spec.credentials_secret_ref, deleting=deleting
             )
         except CredentialsUnavailable as error:
             observation = RemoteUnavailable(reason=error.reason, message=error.message)
         else:
             observation = await remote.observe(self._watch(snapshot, wake))
+            strays = remote.strays(snapshot.resource)
 
         plan = plan_next_step(
             Situation(
@@ -204,6 +207,7 @@ class Reconciler:
                 spec=spec,
                 status=status,
                 observation=observation,
+                strays=strays,
                 now=self._now(),
                 deleting=deleting,
                 protected=self._finalizer in snapshot.finalizers,

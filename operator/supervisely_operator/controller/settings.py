@@ -7,7 +7,7 @@ an existing ``.env`` of a Supervisely app works unchanged; everything else is pr
 
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from supervisely_operator.reconcile.situation import Tuning
@@ -36,6 +36,10 @@ class OperatorSettings(BaseSettings):
     peering: str | None = None
     """kopf peering name for high availability (several replicas, one active); unset: standalone."""
 
+    peering_lifetime: int = Field(default=10, ge=2)
+    """Seconds a replica's peering record counts as alive: a standby takes over this long after
+    the active replica dies (each replica renews its record every 1 to 5 s)."""
+
     poll_interval: float = Field(default=10.0, gt=0)
     """Seconds between lists of a workspace's live tasks (one list serves all its resources)."""
 
@@ -55,8 +59,9 @@ class OperatorSettings(BaseSettings):
     """Seconds after which a resource is reconciled again even if nothing woke it (a safety net:
     remote changes and spec edits wake it at once)."""
 
-    start_grace: float = Field(default=30.0, ge=0)
-    """Seconds a recorded start may stay invisible on Supervisely before it is made again."""
+    start_grace: float = Field(default=120.0, ge=0)
+    """Seconds a start whose reply was lost is looked for by its marker before it is made again.
+    At least twice request_timeout: a server may carry a start out after the client gave up."""
 
     max_concurrent_passes: int = Field(default=16, ge=1)
     """Reconcile passes running at once across all resources (bounds calls to Supervisely)."""
@@ -121,6 +126,16 @@ class OperatorSettings(BaseSettings):
             requests_per_second=self.requests_per_second,
             request_burst=self.request_burst,
         )
+
+    @model_validator(mode="after")
+    def _grace_outlasts_a_held_start(self) -> "OperatorSettings":
+        if self.start_grace < 2 * self.request_timeout:
+            raise ValueError(
+                f"start_grace ({self.start_grace:g} s) must be at least twice request_timeout "
+                f"({self.request_timeout:g} s): a start the server carries out after the client "
+                "gave up would otherwise be made a second time"
+            )
+        return self
 
     @field_validator("namespaces", mode="before")
     @classmethod

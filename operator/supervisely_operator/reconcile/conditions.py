@@ -42,6 +42,7 @@ class Reason:
     RECONCILED: Final = "Reconciled"
     EXPIRED: Final = "Expired"
     DELETING: Final = "Deleting"
+    STRAY_TASK_STOPPED: Final = "StrayTaskStopped"
 
 
 def set_condition(

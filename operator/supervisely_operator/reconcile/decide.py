@@ -90,6 +90,8 @@ def plan_next_step(situation: Situation) -> Plan:
         return _wait_for_supervisely(draft, observation)
     if not isinstance(observation, NothingToObserve):
         draft.synced()
+    if situation.strays:
+        return _stop_stray(draft, situation.strays[0])
 
     if draft.status.start_request is not None:
         waiting = _settle_start_request(draft)
@@ -118,6 +120,20 @@ def _wait_for_supervisely(draft: _Draft, unavailable: RemoteUnavailable) -> Plan
         maximum=tuning.unavailable_max_delay,
     )
     return draft.plan(requeue_after=delay)
+
+
+def _stop_stray(draft: _Draft, stray: RemoteTask) -> Plan:
+    """A start Supervisely carried out after the operator had given up on it: one resource
+    stands for one task, so the late one is stopped (the next pass carries on at once)."""
+    current = draft.status.task_id
+    draft.event(
+        EventType.WARNING,
+        Reason.STRAY_TASK_STOPPED,
+        f"Stopping task {stray.task_id}: Supervisely carried out an earlier start of this "
+        "resource after the operator had given up on it"
+        + (f"; task {current} stays" if current is not None else ""),
+    )
+    return draft.plan(requeue_after=0.0, action=StopTask(task_id=stray.task_id))
 
 
 def _settle_start_request(draft: _Draft) -> Plan | None:

@@ -61,6 +61,14 @@ def marker_in(description: str) -> str | None:
     return marker if opening >= 0 and marker.startswith(MARKER_PREFIX) else None
 
 
+def marker_owner(marker: str) -> str | None:
+    """The uid of the resource whose start made this marker."""
+    if not marker.startswith(MARKER_PREFIX):
+        return None
+    owner, found, _ = marker[len(MARKER_PREFIX) :].rpartition(":")
+    return owner if found and owner else None
+
+
 def task_name(spec: SuperviselyTaskSpec, resource: ResourceRef) -> str:
     """The session name: the spec's, or namespace/name so people can find its resource."""
     return spec.task_name or f"{resource.namespace}/{resource.name}"

@@ -109,7 +109,7 @@ class Tuning:
     wakes the pass on every remote change, this is only a safety net and can be long."""
     stopping_poll_interval: float = 2.0
     """The same while a task starts or stops (things change quickly then)."""
-    start_grace: float = 30.0
+    start_grace: float = 120.0
     """How long a recorded start may stay invisible on Supervisely before it is made again."""
     unavailable_min_delay: float = 2.0
     """First retry after Supervisely was unavailable; later ones wait as long as the outage."""
@@ -127,6 +127,8 @@ class Situation:
     status: SuperviselyTaskStatus
     observation: Observation
     now: datetime
+    strays: tuple[RemoteTask, ...] = ()
+    """Live tasks of earlier starts of this resource that it no longer stands for."""
     deleting: bool = False
     protected: bool = True
     """The resource carries the operator's finalizer, so a task started now cannot be orphaned

@@ -6,6 +6,7 @@ lookups from short-lived caches, and every client error leaves as a value of the
 :class:`RemoteHub` hands each resource the remote of its credentials.
 """
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -13,7 +14,12 @@ from typing import Any, Protocol
 
 from supervisely_operator.api import SecretReference, SuperviselyTaskSpec
 from supervisely_operator.reconcile.outcomes import CallFailed, Started, StartOutcome
-from supervisely_operator.reconcile.situation import NothingToObserve, Observation, ResourceRef
+from supervisely_operator.reconcile.situation import (
+    NothingToObserve,
+    Observation,
+    RemoteTask,
+    ResourceRef,
+)
 from supervisely_operator.remote.caches import TtlCache
 from supervisely_operator.remote.poller import PollTiming, WorkspacePoller
 from supervisely_operator.remote.seam import Watch
@@ -29,6 +35,8 @@ from supervisely_operator.supervisely import (
     AgentStatus,
     ModuleId,
     MultipleTasksStarted,
+    StartOutcomeUnknown,
+    StartTaskRequest,
     SuperviselyClient,
     SuperviselyError,
     TaskId,
@@ -48,10 +56,12 @@ class SuperviselyRemote:
         *,
         timing: PollTiming,
         lookup_ttl: float,
+        start_deadline: float,
         now: Callable[[], datetime],
     ) -> None:
         self.client = client
         self._timing = timing
+        self._start_deadline = start_deadline
         self._now = now
         self._pollers: dict[int, WorkspacePoller] = {}
         self._workspace_of: dict[str, int] = {}
@@ -92,6 +102,11 @@ class SuperviselyRemote:
             wake=watch.wake,
         )
 
+    def strays(self, resource: ResourceRef) -> tuple[RemoteTask, ...]:
+        """Strays of the resource in its workspace's last list."""
+        poller = self._pollers.get(self._workspace_of.get(resource.uid, -1))
+        return () if poller is None else poller.strays(resource.uid)
+
     async def start(
         self, spec: SuperviselyTaskSpec, *, resource: ResourceRef, marker: str
     ) -> StartOutcome:
@@ -113,7 +128,7 @@ class SuperviselyRemote:
                 spec, resource=resource, marker=marker, module_id=module_id
             )
             try:
-                started_id = (await self.client.start_task(request)).task_id
+                started_id = await self._start_within_deadline(request)
             except MultipleTasksStarted as error:
                 started_id = error.task_ids[0]
                 await self._stop_extras(error.task_ids[1:])
@@ -127,6 +142,20 @@ class SuperviselyRemote:
             agent_id=spec.agent_id,
             session_url=self.client.session_url(started_id),
         )
+
+    async def _start_within_deadline(self, request: StartTaskRequest) -> TaskId:
+        """``tasks.run.app``, given up after ``start_deadline`` in all (waits for the server's
+        limits included), so a start is never in flight longer than the decision's grace
+        assumes; a start given up on is looked for by its marker before it is made again."""
+        try:
+            async with asyncio.timeout(self._start_deadline):
+                return (await self.client.start_task(request)).task_id
+        except TimeoutError:
+            raise StartOutcomeUnknown(
+                method="tasks.run.app",
+                cause=f"no reply within {self._start_deadline:g} s",
+                attempts=1,
+            ) from None
 
     async def stop(self, task_id: int, *, resource: ResourceRef) -> CallFailed | None:
         """Ask Supervisely to stop a task; a task that is already gone counts as stopped."""
@@ -188,7 +217,7 @@ class ClientSource(Protocol):
     """Where a resource's client comes from (the operator's credentials pool)."""
 
     async def client_for(
-        self, *, namespace: str, secret_ref: SecretReference | None
+        self, *, namespace: str, secret_ref: SecretReference | None, deleting: bool = False
     ) -> SuperviselyClient: ...
 
 
@@ -201,24 +230,32 @@ class RemoteHub:
         *,
         timing: PollTiming,
         lookup_ttl: float,
+        start_deadline: float,
         now: Callable[[], datetime],
     ) -> None:
         self._clients = clients
         self._timing = timing
         self._lookup_ttl = lookup_ttl
+        self._start_deadline = start_deadline
         self._now = now
         self._remotes: dict[int, SuperviselyRemote] = {}
         self._remote_of: dict[str, SuperviselyRemote] = {}
 
     async def remote_for(
-        self, resource: ResourceRef, *, secret_ref: SecretReference | None
+        self, resource: ResourceRef, *, secret_ref: SecretReference | None, deleting: bool = False
     ) -> SuperviselyRemote:
         """The remote for a resource's credentials; raises what the client source raises."""
-        client = await self._clients.client_for(namespace=resource.namespace, secret_ref=secret_ref)
+        client = await self._clients.client_for(
+            namespace=resource.namespace, secret_ref=secret_ref, deleting=deleting
+        )
         remote = self._remotes.get(id(client))
         if remote is None or remote.client is not client:
             remote = SuperviselyRemote(
-                client, timing=self._timing, lookup_ttl=self._lookup_ttl, now=self._now
+                client,
+                timing=self._timing,
+                lookup_ttl=self._lookup_ttl,
+                start_deadline=self._start_deadline,
+                now=self._now,
             )
             self._remotes[id(client)] = remote
         previous = self._remote_of.get(resource.uid)

@@ -16,6 +16,9 @@ The rules that keep it correct:
   task the operator itself stopped needs no such call: once it leaves the live list it stopped.
 - A start whose task id was never recorded is looked up by its marker in an unfiltered list
   (the task may already have ended), taken only while such a lookup is pending.
+- A live task that carries a resource's start marker but is neither its task nor its pending
+  start is a stray: a start Supervisely carried out after the operator had given up on it.
+  The poller only reports strays (the decision stops them); it never changes anything.
 - Lists come faster while something starts or stops, slower while nothing changes, with jitter.
   The poller starts with the first resource that needs it and stops with the last.
 """
@@ -28,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from supervisely_operator.reconcile.launch import marker_in
+from supervisely_operator.reconcile.launch import marker_in, marker_owner
 from supervisely_operator.reconcile.situation import (
     AwaitingObservation,
     NothingToObserve,
@@ -95,6 +98,7 @@ class _Interest:
     since: datetime | None
     wake: Callable[[], None]
     seen: Observation | None = None
+    strays_seen: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,8 @@ class WorkspacePoller:
         self._complete = False
         self._live: dict[int, RemoteTask] = {}
         self._by_marker: dict[str, RemoteTask] = {}
+        self._by_owner: dict[str, list[tuple[str, RemoteTask]]] = {}
+        """Live tasks carrying a start marker, by the uid of the resource that made it."""
         self._ended: dict[int, RemoteTask | None] = {}
         """Final state of tracked tasks that left the live list; None: Supervisely has none."""
         self._stopped: set[int] = set()
@@ -157,6 +163,7 @@ class WorkspacePoller:
         self._interests[uid] = interest
         observation = self._observation(interest)
         interest.seen = observation
+        interest.strays_seen = self._stray_ids(uid)
         if isinstance(observation, AwaitingObservation):
             self._poke.set()
         if self._loop_task is None:
@@ -213,10 +220,32 @@ class WorkspacePoller:
             return TaskSeen(task)
         return StartNotFound(interest.marker) if self._complete else AwaitingObservation()
 
+    def strays(self, uid: str) -> tuple[RemoteTask, ...]:
+        """Live tasks made by an earlier start of ``uid`` that it no longer stands for."""
+        interest = self._interests.get(uid)
+        if interest is None:
+            return ()
+        return tuple(
+            task
+            for marker, task in self._by_owner.get(uid, ())
+            if task.task_id != interest.task_id
+            and marker != interest.marker
+            and task.status is not RemoteStatus.TERMINATING
+            and task.task_id not in self._stopped
+        )
+
+    def _stray_ids(self, uid: str) -> tuple[int, ...]:
+        if uid not in self._by_owner:
+            return ()
+        return tuple(sorted(task.task_id for task in self.strays(uid)))
+
     def _wake_changed(self) -> int:
         woken = 0
-        for interest in self._interests.values():
-            if self._observation(interest) != interest.seen:
+        for uid, interest in self._interests.items():
+            if (
+                self._observation(interest) != interest.seen
+                or self._stray_ids(uid) != interest.strays_seen
+            ):
                 interest.wake()
                 woken += 1
         return woken
@@ -295,6 +324,7 @@ class WorkspacePoller:
         before = {task_id: task.raw_status for task_id, task in self._live.items()}
         self._live = {}
         self._by_marker = {}
+        self._by_owner = {}
         for info in infos:
             task = self._task_of(info)
             if complete and task.status not in LIVE_STATUSES and task.status is not None:
@@ -305,6 +335,9 @@ class WorkspacePoller:
             marker = marker_in(info.description)
             if marker is not None:
                 self._by_marker[marker] = task
+                owner = marker_owner(marker)
+                if owner is not None and info.id in self._live:
+                    self._by_owner.setdefault(owner, []).append((marker, task))
         self._listed_at = taken_at
         self._complete = complete
         await self._settle_absent(taken_at)
@@ -386,4 +419,4 @@ class WorkspacePoller:
         tracked = {i.task_id for i in self._interests.values() if i.task_id is not None}
         for task_id in self._ended.keys() - tracked:
             del self._ended[task_id]
-        self._stopped &= tracked
+        self._stopped &= tracked | self._live.keys()  # a stray asked to stop stays asked

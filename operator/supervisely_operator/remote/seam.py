@@ -12,7 +12,7 @@ from typing import Protocol
 
 from supervisely_operator.api import SuperviselyTaskSpec
 from supervisely_operator.reconcile.outcomes import CallFailed, StartOutcome
-from supervisely_operator.reconcile.situation import Observation, ResourceRef
+from supervisely_operator.reconcile.situation import Observation, RemoteTask, ResourceRef
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,11 @@ class TaskRemote(Protocol):
 
     async def observe(self, watch: Watch) -> Observation:
         """What exists remotely for the resource; never changes anything."""
+        ...
+
+    def strays(self, resource: ResourceRef) -> tuple[RemoteTask, ...]:
+        """Live tasks an earlier start of the resource made, that it no longer stands for (a
+        start Supervisely carried out after the operator gave up on it); from the last list."""
         ...
 
     async def start(

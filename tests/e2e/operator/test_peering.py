@@ -45,7 +45,13 @@ def standby(
         process.stop()
 
 
-def test_two_peered_replicas_serve_and_start_each_task_once(
+def active_one(replicas: list[OperatorProcess], name: str) -> OperatorProcess:
+    """The replica that started the task of ``name`` (its log says so)."""
+    [active] = [r for r in replicas if f"/{name}] Started:" in r.log()]
+    return active
+
+
+def test_one_of_two_peered_replicas_serves_and_a_standby_takes_over_within_15_s(
     tasks: Tasks,
     simulator: ThreadedSimulator,
     operator: OperatorProcess,
@@ -54,16 +60,30 @@ def test_two_peered_replicas_serve_and_start_each_task_once(
     operator_token: str,
     tmp_path: Path,
 ) -> None:
+    """Exactly one replica acts; SIGKILL it (no goodbye, its peering record simply stops being
+    renewed) and the other serves a new resource within 15 s, as Lease-based election would."""
     operator.stop()  # the shared fixture runs standalone; bring it back as a peer
     second = peer(crd_cluster, simulator, operator_token, tmp_path / "peer.log")
     second.start()
+    serve = {"moduleId": 103, "workspaceId": 1}
     try:
         began = time.monotonic()
-        tasks.apply("serve", {"moduleId": 103, "workspaceId": 1})
-        tasks.wait_phase("serve", "Running", timeout=45)
+        tasks.apply("first", serve)
+        tasks.wait_phase("first", "Running", timeout=45)
         assert time.monotonic() - began < 15, "a replica served without waiting for a failover"
         assert len(simulator.tasks()) == 1, "exactly one replica acted"
-        tasks.delete("serve", wait=True)
-        assert simulator.task_status(simulator.tasks()[0]["id"]) == "stopped"
+
+        active_one([standby, second], "first").kill()
+        died = time.monotonic()
+        tasks.apply("second", serve)
+        tasks.wait_phase("second", "Running", timeout=45)
+        took = time.monotonic() - died
+        print(f"a new resource was served {took:.1f} s after the active replica's death")
+        assert took < 15, f"the standby served a new resource {took:.1f} s after the death"
+        assert len(simulator.tasks()) == 2, "one task per resource, none twice"
+
+        tasks.delete("first", wait=True)  # served by the survivor; stopping it is then quick
+        tasks.delete("second", wait=True)
+        assert {simulator.task_status(task["id"]) for task in simulator.tasks()} == {"stopped"}
     finally:
         second.stop()

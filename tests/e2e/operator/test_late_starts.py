@@ -1,0 +1,48 @@
+"""A start the server holds past the client's timeout, and only then carries out.
+
+The client gives up (``requestTimeout``, 1.5 s here) and cannot know whether the task will
+exist. Within the grace (``startGrace``, 4 s here) the late task is found by its marker and
+adopted; later than that, a second start has been made, and the late task is a stray that the
+operator stops. Either way one task is left running.
+"""
+
+from supervisely_operator.simulator.runner import ThreadedSimulator
+
+from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks, wait_until
+
+SERVE = {"moduleId": 103, "workspaceId": 1}
+REQUEST_TIMEOUT = float(FAST_OPERATOR_ENV["SUPERVISELY_OPERATOR_REQUEST_TIMEOUT"])
+START_GRACE = float(FAST_OPERATOR_ENV["SUPERVISELY_OPERATOR_START_GRACE"])
+
+
+def live_tasks(simulator: ThreadedSimulator) -> list[int]:
+    active = {"queued", "consumed", "started", "deployed", "terminating"}
+    return [task["id"] for task in simulator.tasks() if task["status"] in active]
+
+
+def test_a_start_held_past_the_client_timeout_is_adopted_not_made_again(
+    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+) -> None:
+    held = (REQUEST_TIMEOUT + START_GRACE) / 2
+    simulator.inject_fault("tasks.run.app", delay=held, times=1)
+    tasks.apply("serve", SERVE)
+
+    obj = tasks.wait_phase("serve", "Running")
+    [task] = simulator.tasks()
+    assert obj["status"]["taskId"] == task["id"]
+    assert len(simulator.calls("tasks.run.app")) == 1, "no second start"
+
+
+def test_a_start_carried_out_after_the_grace_is_stopped_as_a_stray(
+    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+) -> None:
+    simulator.inject_fault("tasks.run.app", delay=START_GRACE + 2, times=1)
+    tasks.apply("serve", SERVE)
+
+    wait_until(lambda: len(simulator.tasks()) == 2, what="the second start, then the late one")
+    obj = tasks.wait_phase("serve", "Running")
+    own = obj["status"]["taskId"]
+    late = max(task["id"] for task in simulator.tasks())
+    assert own != late, "the resource keeps the start it recorded"
+    wait_until(lambda: live_tasks(simulator) == [own], what="the late task stopped")
+    assert [call.body["id"] for call in simulator.calls("tasks.stop")] == [late]
