@@ -228,12 +228,7 @@ async def _churn(
         if report.created < plan.resources and (
             time.monotonic() < create_until or rng.random() < 0.3
         ):
-            name = f"chaos-{report.created:04d}"
-            kind = (SERVE, SERVE, FINISH, FAIL)[report.created % 4]
-            created = await objects.create(manifest(name, kind))
-            assert created is not None, f"{name} was created before"
-            fleet[name] = Tracked(name, kind, created["metadata"]["uid"])
-            report.created += 1
+            await _create_next(objects, fleet, report)
             # Creation is a burst (kubectl apply of a directory); acts come at the user's pace.
             await asyncio.sleep(0 if time.monotonic() < create_until else pause)
             continue
@@ -242,13 +237,20 @@ async def _churn(
             await _act(rng.choice(alive), objects, report, rng)
         await asyncio.sleep(pause * rng.uniform(0.5, 1.5))
     while report.created < plan.resources:  # a short run still makes the whole fleet
-        name = f"chaos-{report.created:04d}"
-        kind = (SERVE, SERVE, FINISH, FAIL)[report.created % 4]
-        created = await objects.create(manifest(name, kind))
-        assert created is not None
-        fleet[name] = Tracked(name, kind, created["metadata"]["uid"])
-        report.created += 1
+        await _create_next(objects, fleet, report)
     log(f"  {report.created} resources, {sum(report.actions.values())} user actions")
+
+
+async def _create_next(
+    objects: TaskObjects, fleet: dict[str, Tracked], report: ChaosReport
+) -> None:
+    """The next resource of the fleet: half serve, a quarter finish, a quarter fail."""
+    name = f"chaos-{report.created:04d}"
+    kind = (SERVE, SERVE, FINISH, FAIL)[report.created % 4]
+    created = await objects.create(manifest(name, kind))
+    assert created is not None, f"{name} existed before the run"
+    fleet[name] = Tracked(name, kind, created["metadata"]["uid"])
+    report.created += 1
 
 
 async def _act(
