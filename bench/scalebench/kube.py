@@ -110,18 +110,7 @@ class TaskObjects:
 
     async def patch_status(self, name: str, status: Mapping[str, Any]) -> None:
         """Merge-patch the status subresource, as a controller writes it."""
-        await self._send(
-            "PATCH",
-            f"{self.path}/{name}/status",
-            data=json.dumps({"status": dict(status)}),
-            headers={"Content-Type": "application/merge-patch+json"},
-            ok=(200,),
-        )
-
-    async def get(self, name: str) -> dict[str, Any] | None:
-        """One object as stored now, or None if it is gone."""
-        found: dict[str, Any] | None = await self._send("GET", f"{self.path}/{name}", ok=(200, 404))
-        return found if found and found.get("kind") == resource.KIND else None
+        await self._merge_patch(f"{self.path}/{name}/status", {"status": dict(status)})
 
     async def list(self) -> list[dict[str, Any]]:
         """Every object of the namespace."""
@@ -131,10 +120,13 @@ class TaskObjects:
 
     async def patch_spec(self, name: str, spec: Mapping[str, Any]) -> None:
         """Merge-patch the spec, as ``kubectl patch --type=merge`` does."""
+        await self._merge_patch(f"{self.path}/{name}", {"spec": dict(spec)})
+
+    async def _merge_patch(self, path: str, body: Mapping[str, Any]) -> None:
         await self._send(
             "PATCH",
-            f"{self.path}/{name}",
-            data=json.dumps({"spec": dict(spec)}),
+            path,
+            data=json.dumps(body),
             headers={"Content-Type": "application/merge-patch+json"},
             ok=(200,),
         )

@@ -223,11 +223,14 @@ class WorkspacePoller:
     def strays(self, uid: str) -> tuple[RemoteTask, ...]:
         """Live tasks made by an earlier start of ``uid`` that it no longer stands for."""
         interest = self._interests.get(uid)
-        if interest is None:
+        owned = self._by_owner.get(uid)
+        if interest is None or not owned:
             return ()
+        if len(owned) == 1 and owned[0][1].task_id == interest.task_id:
+            return ()  # the common case, checked for every resource after every list
         return tuple(
             task
-            for marker, task in self._by_owner.get(uid, ())
+            for marker, task in owned
             if task.task_id != interest.task_id
             and marker != interest.marker
             and task.status is not RemoteStatus.TERMINATING
@@ -235,8 +238,6 @@ class WorkspacePoller:
         )
 
     def _stray_ids(self, uid: str) -> tuple[int, ...]:
-        if uid not in self._by_owner:
-            return ()
         return tuple(sorted(task.task_id for task in self.strays(uid)))
 
     def _wake_changed(self) -> int:

@@ -13,8 +13,17 @@ import yaml
 
 from supervisely_operator.demo.process import OperatorProcess
 from supervisely_operator.devcluster.access import ClusterAccess
+from supervisely_operator.simulator.runner import ThreadedSimulator
 
-__all__ = ["FAST_OPERATOR_ENV", "OperatorProcess", "Tasks", "condition", "phase_of", "wait_until"]
+__all__ = [
+    "FAST_OPERATOR_ENV",
+    "OperatorProcess",
+    "Tasks",
+    "condition",
+    "live_tasks",
+    "phase_of",
+    "wait_until",
+]
 
 #: Fast timings: every remote phase lasts a fraction of a second in the simulator.
 FAST_OPERATOR_ENV = {
@@ -91,6 +100,12 @@ class Tasks:
 
     def wait_gone(self, name: str, *, timeout: float = 30.0) -> None:
         self.wait(name, lambda o: o is None, what="deleted", timeout=timeout)
+
+
+def live_tasks(simulator: ThreadedSimulator) -> list[int]:
+    """Ids of the simulator's tasks that have not ended (terminating ones included)."""
+    active = {"queued", "consumed", "started", "deployed", "terminating"}
+    return [task["id"] for task in simulator.tasks() if task["status"] in active]
 
 
 def phase_of(obj: Mapping[str, Any] | None) -> str | None:

@@ -7,14 +7,9 @@ the operator in that window, as a node failure would, and starts a new one.
 
 from supervisely_operator.simulator.runner import ThreadedSimulator
 
-from harness import OperatorProcess, Tasks, wait_until
+from harness import OperatorProcess, Tasks, live_tasks, wait_until
 
 SERVE = {"moduleId": 103, "workspaceId": 1}
-
-
-def live_tasks(simulator: ThreadedSimulator) -> list[int]:
-    active = {"queued", "consumed", "started", "deployed", "terminating"}
-    return [task["id"] for task in simulator.tasks() if task["status"] in active]
 
 
 def test_killed_after_start_before_recording_the_task_adopts_it(

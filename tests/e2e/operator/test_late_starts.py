@@ -8,16 +8,11 @@ operator stops. Either way one task is left running.
 
 from supervisely_operator.simulator.runner import ThreadedSimulator
 
-from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks, wait_until
+from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks, live_tasks, wait_until
 
 SERVE = {"moduleId": 103, "workspaceId": 1}
 REQUEST_TIMEOUT = float(FAST_OPERATOR_ENV["SUPERVISELY_OPERATOR_REQUEST_TIMEOUT"])
 START_GRACE = float(FAST_OPERATOR_ENV["SUPERVISELY_OPERATOR_START_GRACE"])
-
-
-def live_tasks(simulator: ThreadedSimulator) -> list[int]:
-    active = {"queued", "consumed", "started", "deployed", "terminating"}
-    return [task["id"] for task in simulator.tasks() if task["status"] in active]
 
 
 def test_a_start_held_past_the_client_timeout_is_adopted_not_made_again(
