@@ -14,6 +14,7 @@ marker, so names its resource's uid) and timelines, and the API server's objects
 import asyncio
 import itertools
 import random
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -390,9 +391,23 @@ async def _check(
     report.tasks = len(tasks)
     stored = {item["metadata"]["uid"]: item for item in await objects.list()}
     report.violations += find_violations(tasks, fleet, stored)
-    leaks = [where for where, text in _visible_texts(operator, stored) if token in text]
+    metrics = (await admin.get(operator.metrics_url)).text
+    texts = [*_visible_texts(operator, stored), ("the metrics", metrics)]
+    leaks = [where for where, text in texts if token in text]
     report.violations += [f"the API token appears in {where}" for where in leaks]
+    report.violations += [
+        f"the operator logged: {line[:300]}" for line in errors_in(operator.log())
+    ]
     log(f"  checked {len(tasks)} tasks of {len(fleet)} resources")
+
+
+ERROR_LINE: Final = re.compile(r"\] \S+\s+\[(?:ERROR|CRITICAL)\s*\]|^Traceback \(most recent")
+
+
+def errors_in(log: str) -> list[str]:
+    """ERROR records and tracebacks in the operator's log: faults are expected and must be
+    handled, so any of these is a bug (a handler exception that kopf retried, say)."""
+    return [line for line in log.splitlines() if ERROR_LINE.search(line)]
 
 
 def find_violations(

@@ -22,6 +22,10 @@ SDK_PYTHON = os.environ.get("SUPERVISELY_SDK_PYTHON")
 DRIVER = Path(__file__).with_name("sdk_drive.py")
 TOKEN = "sdk-compat-token-0123456789"
 
+if os.environ.get("SUPERVISELY_SDK_REQUIRED") and not SDK_PYTHON:
+    # CI sets this: there a missing SDK venv is a failure, never a quiet skip.
+    raise RuntimeError("SUPERVISELY_SDK_REQUIRED is set but SUPERVISELY_SDK_PYTHON is not")
+
 pytestmark = pytest.mark.skipif(
     not SDK_PYTHON,
     reason=(

@@ -1,6 +1,6 @@
 """Fixtures that put a Supervisely API simulator on a loopback port for integration tests.
 
-``simulator`` is a running simulator with phases of 50 ms on the real clock; ``simulator_factory``
+``simulator`` is a running simulator with phases of 200 ms on the real clock; ``simulator_factory``
 starts one with a given ``Scenario`` (and, for exact timing tests, a ``FakeClock``). Both accept
 only ``simulator_token``; tests must never print it (assert on ``token_valid`` in the call
 record instead).
@@ -9,19 +9,23 @@ record instead).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import httpx
 import pytest
 
+from operator_log import fail_on_unexpected, record_errors
 from supervisely_operator.simulator import FakeClock, Scenario, Simulator
 from supervisely_operator.simulator.clock import DEFAULT_CLOCK, Clock
 
 if TYPE_CHECKING:
     from controller_harness import ApiServerEmulator, Cluster, OperatorStarter
 
+PHASE_SECONDS = 0.2
+"""How long each phase of a simulated task lasts: long enough that a loaded 2-core machine
+still sees every phase, short enough that a task's life takes about a second."""
 SIMULATOR_TOKEN = "simulator-test-token-0123456789abcdef"
 """A made-up token; it only has to match between the simulator and its clients."""
 
@@ -38,6 +42,16 @@ class SimulatorFactory(Protocol):
     ) -> Awaitable[Simulator]: ...
 
 
+@pytest.fixture(autouse=True)
+def _no_unexpected_errors_logged(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """Fail a test whose code logged an ERROR (a handler kopf retried, say) it did not expect."""
+    yield
+    records = [*caplog.get_records("setup"), *caplog.get_records("call")]
+    fail_on_unexpected(record_errors(records), request.node, where="the log")
+
+
 @pytest.fixture
 def simulator_token() -> str:
     """The token every simulator from these fixtures accepts (never print it)."""
@@ -52,7 +66,8 @@ def fake_clock() -> FakeClock:
 
 @pytest.fixture
 async def simulator_factory() -> AsyncIterator[SimulatorFactory]:
-    """Start simulators with a given scenario (default: 50 ms phases); stops them all after."""
+    """Start simulators with a given scenario (default: phases of ``PHASE_SECONDS``); stops them
+    all after."""
     started: list[Simulator] = []
 
     async def start(
@@ -63,7 +78,7 @@ async def simulator_factory() -> AsyncIterator[SimulatorFactory]:
     ) -> Simulator:
         simulator = Simulator(
             token=SIMULATOR_TOKEN,
-            scenario=scenario or Scenario.fast(),
+            scenario=scenario or Scenario.fast(PHASE_SECONDS),
             host="127.0.0.1",
             port=0,
             clock=clock,
@@ -80,8 +95,8 @@ async def simulator_factory() -> AsyncIterator[SimulatorFactory]:
 
 @pytest.fixture
 async def simulator(simulator_factory: SimulatorFactory) -> Simulator:
-    """A running simulator with 50 ms phases on the real clock and the default catalogue."""
-    return await simulator_factory(Scenario.fast())
+    """A running simulator with short phases on the real clock and the default catalogue."""
+    return await simulator_factory(Scenario.fast(PHASE_SECONDS))
 
 
 ClientFactory = Callable[..., httpx.AsyncClient]

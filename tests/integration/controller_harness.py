@@ -63,7 +63,7 @@ FAST_OPERATOR_ENV = {
     "SUPERVISELY_OPERATOR_LOG_TAIL_LINES": "0",
     "SUPERVISELY_OPERATOR_METRICS_PORT": "0",
 }
-"""Timings for tests: the simulator's phases last 50 ms, so the loop should look often."""
+"""Timings for tests: the simulator's phases last 200 ms, so the loop should look often."""
 
 CONFLICT_MESSAGE = (
     'Operation cannot be fulfilled on {plural} "{name}": the object has been modified; '
@@ -76,7 +76,8 @@ ObjectKey = tuple[kmock.resource, str | None, str]
 
 
 WriteHook = Callable[[kmock.Request], Mapping[str, Any] | None]
-"""Sees a write before it is applied; a merge patch it returns lands first, as another client's."""
+"""Sees a write before it is applied; a merge patch it returns lands first, as another client's
+(to the status subresource when it holds ``status``, else to the object)."""
 
 
 @attrs.define(kw_only=True)
@@ -132,7 +133,9 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             for hook in list(self._write_hooks):
                 competing_patch = hook(request)
                 if competing_patch is not None:
-                    await self._write(key, competing_patch, subresource=None)
+                    # Another client writes status through /status, as the API demands.
+                    competing_to = "status" if "status" in competing_patch else None
+                    await self._write(key, competing_patch, subresource=competing_to)
             await self._write(key, request.data, subresource=request.subresource)
             # Stored above; kmock's own _handle would store it a second time, so skip to the
             # plain dispatcher: user reactions first, then the emulator's fallback reply.
@@ -443,8 +446,9 @@ def condition(status: Mapping[str, Any], type_: str) -> dict[str, Any]:
     return found
 
 
-async def wait_until(check: Callable[[], _T | None], *, what: str, within: float = 5.0) -> _T:
-    """Poll ``check`` until it returns something truthy, and return that; fail after ``within``."""
+async def wait_until(check: Callable[[], _T | None], *, what: str, within: float = 20.0) -> _T:
+    """Poll ``check`` until it returns something truthy, and return that; fail after ``within``
+    (generous: it bounds only a failing test, and a loaded 2-core machine is slow)."""
     deadline = time.monotonic() + within
     while not (result := check()):
         if time.monotonic() > deadline:

@@ -32,9 +32,11 @@ from supervisely_operator.supervisely import (
     filter_eq,
 )
 
+SLOW_REPLY = 1.5
+"""Seconds a delayed fault holds its reply: past the read timeout with room to spare."""
 SETTINGS = ClientSettings(
     connect_timeout=0.5,
-    read_timeout=0.3,
+    read_timeout=0.8,
     write_timeout=0.5,
     pool_timeout=0.5,
     max_attempts=3,
@@ -189,11 +191,11 @@ async def test_slow_replies_time_out_into_transient(
     simulator: Simulator, client: SuperviselyClient
 ) -> None:
     task_id = await a_task(simulator, client)
-    simulator.inject_fault("tasks.info", delay=0.6, times=SETTINGS.max_attempts)
+    simulator.inject_fault("tasks.info", delay=SLOW_REPLY, times=SETTINGS.max_attempts)
     began = time.monotonic()
     with pytest.raises(Transient) as caught:
         await client.get_task(task_id)
-    assert time.monotonic() - began < 0.6 * SETTINGS.max_attempts
+    assert time.monotonic() - began < SLOW_REPLY * SETTINGS.max_attempts
     assert caught.value.attempts == SETTINGS.max_attempts
     assert caught.value.cause.startswith("ReadTimeout")
     assert len(await eventually_calls(simulator, "tasks.info", SETTINGS.max_attempts)) == 3
@@ -237,7 +239,7 @@ async def test_start_is_retried_after_503_and_creates_one_task(
     "fault",
     [
         {"drop": True},
-        {"delay": 0.6},
+        {"delay": SLOW_REPLY},
         {"status": 502, "after_effect": True},
         {"status": 500, "after_effect": True},
         {"status": 504, "delay": 0.1, "after_effect": True},

@@ -17,6 +17,9 @@ from supervisely_operator.controller.credentials import (
     CredentialsUnavailable,
 )
 from supervisely_operator.controller.kube import KubeApi
+from supervisely_operator.controller.reconciler import utc_now
+from supervisely_operator.reconcile.situation import ResourceRef
+from supervisely_operator.remote import PollTiming, RemoteHub
 from supervisely_operator.supervisely import ClientSettings
 
 from controller_harness import ApiServerEmulator, Cluster
@@ -246,3 +249,76 @@ async def test_a_malformed_token_in_a_secret_is_invalid_without_being_named(
 
     assert refused.value.reason == "CredentialsInvalid"
     assert malformed not in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (
+            403,
+            "Secret ml/creds cannot be read: HTTP 403 Forbidden; the operator's RBAC must allow "
+            "get on Secrets in this namespace",
+        ),
+        (500, "Secret ml/creds cannot be read: HTTP 500 Internal Server Error"),
+    ],
+)
+async def test_a_secret_the_api_server_will_not_serve_is_unreadable_and_says_why(
+    kube_api: ApiServerEmulator,
+    cluster: Cluster,
+    pool_factory: PoolFactory,
+    status: int,
+    message: str,
+) -> None:
+    await cluster.create_secret(
+        "creds", {"SERVER_ADDRESS": SERVER, "API_TOKEN": TOKEN}, namespace="ml"
+    )
+    kube_api["get /api/v1/namespaces/ml/secrets/creds"] << status
+
+    with pytest.raises(CredentialsUnavailable) as refused:
+        await pool_factory().client_for(namespace="ml", secret_ref=ref("creds"))
+
+    assert (refused.value.reason, refused.value.message) == ("SecretUnreadable", message)
+
+
+async def test_the_client_of_a_rotated_token_closes_when_its_last_resource_moves_off(
+    cluster: Cluster, pool_factory: PoolFactory, clock: FakeMonotonic
+) -> None:
+    await cluster.create_secret(
+        "creds", {"SERVER_ADDRESS": SERVER, "API_TOKEN": TOKEN}, namespace="ml"
+    )
+    pool = pool_factory()
+    hub = RemoteHub(pool, timing=PollTiming(), lookup_ttl=60.0, start_deadline=5.0, now=utc_now)
+    first, second = (ResourceRef(namespace="ml", name=n, uid=f"uid-{n}") for n in ("a", "b"))
+    old = await hub.remote_for(first, secret_ref=ref("creds"))
+    assert await hub.remote_for(second, secret_ref=ref("creds")) is old
+
+    await cluster.update_secret("creds", {"API_TOKEN": ROTATED}, namespace="ml")
+    clock.now = CACHE_SECONDS
+    new = await hub.remote_for(first, secret_ref=ref("creds"))
+    assert new.client is not old.client
+    assert pool.retired(old.client)
+    assert not old.client.closed, "the other resource still uses it"
+
+    await hub.remote_for(second, secret_ref=ref("creds"))
+    assert old.client.closed, "closed once the last resource moved to the new token"
+    assert not new.client.closed
+    await hub.aclose()
+
+
+async def test_a_client_shared_by_another_secret_outlives_a_rotation(
+    cluster: Cluster, pool_factory: PoolFactory, clock: FakeMonotonic
+) -> None:
+    for name in ("creds", "same-token"):
+        await cluster.create_secret(
+            name, {"SERVER_ADDRESS": SERVER, "API_TOKEN": TOKEN}, namespace="ml"
+        )
+    pool = pool_factory()
+    shared = await pool.client_for(namespace="ml", secret_ref=ref("creds"))
+    assert await pool.client_for(namespace="ml", secret_ref=ref("same-token")) is shared
+
+    await cluster.update_secret("creds", {"API_TOKEN": ROTATED}, namespace="ml")
+    clock.now = CACHE_SECONDS
+    await pool.client_for(namespace="ml", secret_ref=ref("creds"))
+
+    assert not pool.retired(shared)
+    assert await pool.client_for(namespace="ml", secret_ref=ref("same-token")) is shared

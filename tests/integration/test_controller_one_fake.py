@@ -129,6 +129,13 @@ async def test_a_late_start_that_shows_up_is_stopped_once_with_a_warning(
     await wait_until(lambda: 6999 in fake.stopped, what="the stray stopped")
 
     assert fake.stopped == [6999], "the resource's own task keeps running"
+    # kopf posts Events from a queue of its own: wait for the post, then count.
+    await wait_until(
+        lambda: any(
+            event["reason"] == "StrayTaskStopped" for event in cluster.events(namespace=NAMESPACE)
+        ),
+        what="the StrayTaskStopped Event",
+    )
     warnings = [
         event
         for event in cluster.events(namespace=NAMESPACE)

@@ -6,6 +6,7 @@ is a new decision on the fresh object, never a second task on Supervisely. The f
 be on the object before a start is even marked.
 """
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kmock
@@ -273,3 +274,131 @@ async def test_a_write_is_checked_against_the_object_decided_on_not_kopfs_live_b
         "the first write on generation 2 is a decision on the edited spec"
     )
     assert cluster.server_faults() == []
+
+
+# -- the guards of a status write after a conflict --------------------------------------------
+# ``Reconciler._patch_status`` repeats a refused write only when the fresh object differs in
+# metadata alone. Each test below races one of the other kinds of change, and fails when the
+# guard against it is removed.
+
+
+def mark_of(request: kmock.Request) -> str | None:
+    """The marker of a start mark as sent, else None."""
+    mark = status_write(request).get("startRequest")
+    return mark["marker"] if mark else None
+
+
+@pytest.mark.usefixtures("operator_running")
+async def test_a_mark_raced_by_another_writers_status_is_decided_again_not_forced(
+    cluster: Cluster, kube_api: ApiServerEmulator, simulator: Simulator
+) -> None:
+    """Guard: the status changed meanwhile. Another writer (a second replica) marked a start of
+    its own: forcing ours over it would start a second task, so the pass decides again and
+    waits out that start's grace (4 s here) before making its own."""
+    foreign = {"marker": "supervisely-operator:another-replica:1", "requestedAt": utc_stamp()}
+    kube_api.race_next_write(
+        records_start_mark, {"status": {"phase": "Pending", "startRequest": foreign}}
+    )
+    await cluster.create_task("train", SERVES, namespace=NAMESPACE)
+    await recorded_task_id(cluster)
+
+    [run] = simulator.calls("tasks.run.app")
+    assert foreign["marker"] not in run.body["description"]
+    waited = datetime.fromisoformat(run.timestamp) - datetime.fromisoformat(foreign["requestedAt"])
+    assert waited >= timedelta(seconds=4), "not made before the other start's grace was over"
+    accepted = [
+        version["status"]["startRequest"]["marker"]
+        for version in cluster.versions("train", namespace=NAMESPACE)
+        if "startRequest" in version.get("status", {})
+    ]
+    assert accepted[0] == foreign["marker"], "the other writer's mark was never overwritten"
+
+
+@pytest.mark.usefixtures("operator_running")
+async def test_a_mark_raced_by_a_spec_edit_is_decided_again_on_the_new_spec(
+    cluster: Cluster, kube_api: ApiServerEmulator, simulator: Simulator
+) -> None:
+    """Guard: the spec changed meanwhile. The user suspended the task between the decision and
+    its write: the start decided on the old spec must not be made."""
+    kube_api.race_next_write(records_start_mark, {"spec": {"suspend": True}})
+    await cluster.create_task("train", SERVES, namespace=NAMESPACE)
+    await wait_until(
+        lambda: cluster.status("train", namespace=NAMESPACE).get("phase") == "Suspended",
+        what="phase Suspended",
+    )
+
+    assert simulator.calls("tasks.run.app") == []
+    assert cluster.status("train", namespace=NAMESPACE)["observedGeneration"] == 2
+
+
+@pytest.mark.usefixtures("operator_running")
+async def test_a_mark_raced_by_a_new_incarnation_of_the_name_is_not_written_onto_it(
+    cluster: Cluster, kube_api: ApiServerEmulator, simulator: Simulator
+) -> None:
+    """Guard: the uid changed. The object was deleted and made again under the same name (the
+    emulator swaps the uid in place): the old incarnation's start must not land on the new one."""
+    kube_api.race_next_write(records_start_mark, {"metadata": {"uid": "new-incarnation"}})
+    old_uid = await cluster.create_task("train", SERVES, namespace=NAMESPACE)
+    await recorded_task_id(cluster)
+
+    [run] = simulator.calls("tasks.run.app")
+    assert old_uid not in run.body["description"]
+    assert "new-incarnation" in run.body["description"]
+    stored_marks = [
+        version["status"]["startRequest"]["marker"]
+        for version in cluster.versions("train", namespace=NAMESPACE)
+        if "startRequest" in version.get("status", {})
+    ]
+    assert all(old_uid not in marker for marker in stored_marks)
+
+
+@pytest.mark.usefixtures("operator_running")
+async def test_a_write_refused_again_and_again_gives_up_and_decides_afresh(
+    cluster: Cluster, kube_api: ApiServerEmulator, simulator: Simulator
+) -> None:
+    """Guard: the attempt cap. Metadata-only races on every try: after three attempts the pass
+    gives up, and the next one decides anew (a new marker) instead of retrying forever."""
+    raced = 0
+
+    def race_five_marks(request: kmock.Request) -> dict[str, Any] | None:
+        nonlocal raced
+        if not records_start_mark(request) or raced == 5:
+            return None
+        raced += 1
+        return {"metadata": {"labels": {"raced": str(raced)}}}
+
+    kube_api.before_write(race_five_marks)
+    await cluster.create_task("train", SERVES, namespace=NAMESPACE)
+    await recorded_task_id(cluster)
+
+    sent_marks = [
+        mark
+        for patch in cluster.status_patches("train", namespace=NAMESPACE)
+        if (mark := mark_of(patch))
+    ]
+    assert len(set(sent_marks[:3])) == 1, "three attempts of one decision"
+    assert sent_marks[3] != sent_marks[0], "then a new decision"
+    assert len(simulator.calls("tasks.run.app")) == 1
+
+
+@pytest.mark.usefixtures("operator_running")
+async def test_a_start_created_whose_reply_was_lost_is_adopted_not_made_again(
+    cluster: Cluster, simulator: Simulator
+) -> None:
+    """The ambiguous start: Supervisely created the task, then answered 502."""
+    simulator.inject_fault("tasks.run.app", status=502, after_effect=True, times=1)
+    await cluster.create_task("train", SERVES, namespace=NAMESPACE)
+    await wait_until(
+        lambda: cluster.status("train", namespace=NAMESPACE).get("phase") == "Running",
+        what="phase Running",
+    )
+
+    [task] = simulator.tasks()
+    assert cluster.status("train", namespace=NAMESPACE)["taskId"] == task["id"]
+    assert len(simulator.calls("tasks.run.app")) == 1, "the lost reply was not taken as no task"
+    reasons = await wait_until(lambda: announcements(cluster), what="the task announced")
+    assert "Adopted" in reasons
+
+
+def utc_stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -5,6 +5,7 @@ the poller itself runs on the real loop with intervals of a few tens of millisec
 """
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -382,3 +383,25 @@ async def test_a_late_start_is_reported_as_a_stray_until_it_is_asked_to_stop(
 
     assert await remote.stop(late, resource=mine.ref) is None
     assert remote.strays(mine.ref) == (), "asked to stop: not reported again"
+
+
+async def test_a_list_refused_with_retry_after_passes_the_pause_on_and_keeps_to_it(
+    remote: SuperviselyRemote, simulator: Simulator
+) -> None:
+    resource = Resource("throttled")
+    task_id = await start(remote, resource)
+    watch = resource.watch(task_id=task_id, since=None)
+    await seen_until(remote, resource, watch, lambda o: isinstance(o, TaskSeen))
+
+    simulator.inject_fault("tasks.list", status=429, retry_after=2, times=1)
+    unavailable = await seen_until(
+        remote, resource, watch, lambda o: isinstance(o, RemoteUnavailable)
+    )
+    refused_at = time.monotonic()
+    lists = len(simulator.calls("tasks.list"))
+    assert isinstance(unavailable, RemoteUnavailable)
+    assert unavailable.retry_after == 2.0, "the decision learns how long to stay away"
+    await seen_until(remote, resource, watch, lambda o: isinstance(o, TaskSeen))
+
+    assert len(simulator.calls("tasks.list")) == lists + 1, "one list after the pause"
+    assert time.monotonic() - refused_at >= 1.9, "and not before it was over (the client's gate)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -227,3 +228,32 @@ async def test_unknown_keys_are_refused_when_the_scenario_says_so(
         {"message": '"typoKey" is not allowed'},
     ]
     assert (await client.post("tasks.run.app", json=SDK_BODY)).status_code == 200
+
+
+async def test_a_body_over_the_proxy_limit_gets_nginx_413_page_and_starts_nothing(
+    simulator_factory: SimulatorFactory,
+    sim_client_factory: Callable[..., httpx.AsyncClient],
+) -> None:
+    """The proxy in front of the API refuses it: its HTML page, not the API's JSON shape."""
+    limit = 4096
+    small = await simulator_factory(Scenario.fast(max_request_bytes=limit))
+    client = sim_client_factory(small)
+    oversized = body(params={"state": {"blob": "x" * limit}})
+    response = await client.post("tasks.run.app", json=oversized)
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<title>413 Request Entity Too Large</title>" in response.text
+    assert small.tasks() == []
+    [call] = small.calls("tasks.run.app")
+    assert (call.status, call.body, call.token_valid) == (413, None, True)
+
+    at_the_limit = json.dumps(body(params={"state": {}})).encode()
+    at_the_limit += b" " * (limit - len(at_the_limit))
+    response = await client.post(
+        "tasks.run.app", content=at_the_limit, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200, "a body of exactly the limit passes"
+
+
+def test_the_default_limit_is_nginx_default_client_max_body_size() -> None:
+    assert Scenario().max_request_bytes == 1024 * 1024

@@ -18,7 +18,14 @@ from supervisely_operator.api import (
     SuperviselyTaskStatus,
 )
 
-from spec_cases import INVALID_CASES, InvalidCase, example_objects, minimal_spec
+from spec_cases import (
+    ADMITTED_EDGES,
+    INVALID_CASES,
+    EdgeCase,
+    InvalidCase,
+    example_objects,
+    minimal_spec,
+)
 
 
 @pytest.mark.parametrize("obj", example_objects(), ids=lambda obj: obj["metadata"]["name"])
@@ -73,6 +80,12 @@ def test_invalid_spec_is_refused_naming_what_to_fix(case: InvalidCase) -> None:
     with pytest.raises(ValidationError) as raised:
         SuperviselyTaskSpec.model_validate(case.spec())
     assert case.mentions in str(raised.value), case.why
+
+
+@pytest.mark.parametrize("case", ADMITTED_EDGES, ids=lambda case: case.name)
+def test_specs_at_the_edge_of_a_rule_are_accepted(case: EdgeCase) -> None:
+    wire = SuperviselyTaskSpec.model_validate(case.spec()).to_wire()
+    assert {key: wire[key] for key in case.spec()} == case.spec(), case.why
 
 
 def test_a_single_user_needs_no_shared_session() -> None:

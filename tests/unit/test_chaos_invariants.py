@@ -3,7 +3,15 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chaosbench.run import FAIL, SERVE, RemoteRecord, Tracked, find_violations, tasks_of
+from chaosbench.run import (
+    FAIL,
+    SERVE,
+    RemoteRecord,
+    Tracked,
+    errors_in,
+    find_violations,
+    tasks_of,
+)
 
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
@@ -75,3 +83,16 @@ def test_records_are_read_from_the_simulator_s_tasks_and_timelines() -> None:
         }
     ]
     assert tasks_of(rendered, timelines) == [RemoteRecord(7, "u-a", "stopped", at(0), at(3))]
+
+
+def test_error_records_and_tracebacks_in_the_log_are_found() -> None:
+    log = (
+        "[2026-12-03 11:26:34,696] kopf.objects         [INFO    ] [ml/a] Started: task 1\n"
+        "[2026-12-03 11:26:35,001] kopf.objects         [ERROR   ] [ml/a] Handler failed\n"
+        "Traceback (most recent call last):\n"
+        "[2026-12-03 11:26:36,000] kopf.objects         [WARNING ] [ml/a] Unavailable: ERROR\n"
+    )
+    assert errors_in(log) == [
+        "[2026-12-03 11:26:35,001] kopf.objects         [ERROR   ] [ml/a] Handler failed",
+        "Traceback (most recent call last):",
+    ]

@@ -61,6 +61,34 @@ def test_cross_field_rules_are_cel_on_the_right_objects() -> None:
     assert [rule["fieldPath"] for rule in k8s] == [".requestCpus"]
 
 
+def test_no_field_is_checked_by_a_bare_pattern() -> None:
+    """The API server answers a failed ``pattern`` with the raw regular expression; a field rule
+    says in words what the value should look like."""
+    spec = openapi_schema()["properties"]["spec"]
+    assert [path for path, node in walk(spec, "spec") if "pattern" in node] == []
+
+
+def test_field_rules_are_cel_on_their_own_fields() -> None:
+    spec = openapi_schema()["properties"]["spec"]
+    ruled = {
+        path: [rule["message"].split()[0] for rule in node["x-kubernetes-validations"]]
+        for path, node in walk(spec, "spec")
+        if path != "spec" and "x-kubernetes-validations" in node
+    }
+    assert ruled == {
+        "spec.appSlug": ["appSlug"],
+        "spec.appVersion": ["appVersion"],
+        "spec.taskName": ["taskName"],
+        "spec.usersIds": ["usersIds"],
+        "spec.kubernetesSettings": ["requestCpus"],
+        "spec.backoff": ["initialDelaySeconds"],
+        "spec.credentialsSecretRef.name": ["credentialsSecretRef.name"],
+    }
+    assert spec["properties"]["appSlug"]["x-kubernetes-validations"][0]["rule"] == (
+        "self.matches('^(?:[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+)$')"
+    )
+
+
 def test_defaults_enums_and_bounds_reach_the_schema() -> None:
     spec = openapi_schema()["properties"]["spec"]["properties"]
     assert spec["restartPolicy"]["default"] == "OnError"

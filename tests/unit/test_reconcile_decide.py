@@ -17,6 +17,7 @@ from supervisely_operator.api import (
 from supervisely_operator.reconcile.conditions import FAILED, READY, SUCCEEDED, SYNCED, Reason
 from supervisely_operator.reconcile.decide import plan_next_step
 from supervisely_operator.reconcile.launch import launch_hash
+from supervisely_operator.reconcile.outcomes import StartRefused, apply_start_outcome
 from supervisely_operator.reconcile.situation import (
     AwaitingObservation,
     DeleteResource,
@@ -488,6 +489,36 @@ def test_unreachable_supervisely_waits_longer_the_longer_it_lasts() -> None:
     )
     assert later.requeue_after == 30.0
     assert later.events == (), "the outage was announced once"
+
+
+def test_a_server_that_asks_for_a_pause_is_left_alone_that_long() -> None:
+    """A 429's Retry-After outlasting the client's own retries reaches the decision."""
+    unavailable = RemoteUnavailable("Unavailable", "HTTP 429", retry_after=90.0)
+    plan = plan_next_step(situation(status_=running_status(), observation=unavailable))
+    assert plan.requeue_after == 90.0
+    short = RemoteUnavailable("Unavailable", "HTTP 429", retry_after=0.5)
+    plan = plan_next_step(situation(status_=running_status(), observation=short))
+    assert plan.requeue_after == TUNING.unavailable_min_delay, "never sooner than the backoff"
+
+
+def test_a_start_refused_with_retry_after_is_not_made_again_before_it() -> None:
+    mark = plan_next_step(situation())
+    assert isinstance(mark.action, StartTask)
+    refused = apply_start_outcome(
+        mark.status,
+        StartRefused("Unavailable", "HTTP 429", retryable=True, retry_after=45.0),
+        generation=2,
+        now=NOW,
+    ).status
+    assert refused.last_error is not None
+    assert refused.last_error.retry_after_seconds == 45.0
+    assert refused.to_wire()["lastError"]["retryAfterSeconds"] == 45.0
+
+    early = plan_next_step(situation(status_=refused, now=NOW + timedelta(seconds=44)))
+    assert early.action is None
+    assert early.requeue_after == pytest.approx(1.0)
+    due = plan_next_step(situation(status_=refused, now=NOW + timedelta(seconds=45)))
+    assert isinstance(due.action, StartTask)
 
 
 def test_unchanged_world_gives_unchanged_status() -> None:

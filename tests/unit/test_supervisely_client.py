@@ -23,6 +23,7 @@ from supervisely_operator.supervisely import (
     MultipleTasksStarted,
     ProtocolError,
     Rejected,
+    RequestTooLarge,
     ServerGate,
     StartOutcomeUnknown,
     StartTaskRequest,
@@ -217,7 +218,7 @@ async def test_404s_name_what_was_looked_up(
     assert len(script.requests) == 5
 
 
-@pytest.mark.parametrize("status", [400, 409, 413, 422])
+@pytest.mark.parametrize("status", [400, 409, 422])
 async def test_other_4xx_are_rejected_with_the_server_message(
     make_client: Callable[[Script], SuperviselyClient], status: int
 ) -> None:
@@ -229,6 +230,43 @@ async def test_other_4xx_are_rejected_with_the_server_message(
         str(caught.value) == f"Supervisely rejected tasks.run.app ({status}): Agent is not running"
     )
     assert len(script.requests) == 1
+
+
+NGINX_413 = (
+    b"<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n"
+    b"<center><h1>413 Request Entity Too Large</h1></center>\r\n"
+    b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+async def test_a_start_too_large_for_the_proxy_is_rejected_naming_the_params(
+    make_client: Callable[[Script], SuperviselyClient],
+) -> None:
+    """The proxy's HTML page adds nothing to the status; what to shrink does."""
+    script = Script(reply(413, NGINX_413))
+    async with make_client(script) as client:
+        with pytest.raises(RequestTooLarge) as caught:
+            await client.start_task(START)
+    assert isinstance(caught.value, Rejected)
+    assert (caught.value.reason, caught.value.status) == ("Rejected", 413)
+    assert str(caught.value) == (
+        "Supervisely rejected tasks.run.app (413): the request is larger than the server "
+        "accepts; make the app's params smaller"
+    )
+    assert len(script.requests) == 1, "not retried: the same body would be refused again"
+
+
+async def test_a_413_from_supervisely_itself_is_quoted(
+    make_client: Callable[[Script], SuperviselyClient],
+) -> None:
+    body = {"error": "Payload too large", "details": {"message": "at most 10 MB"}}
+    async with make_client(Script(reply(413, body))) as client:
+        with pytest.raises(RequestTooLarge) as caught:
+            await client.get_task(TaskId(5))
+    assert str(caught.value) == (
+        "Supervisely rejected tasks.info (413): the request is larger than the server accepts "
+        "(Payload too large: at most 10 MB)"
+    )
 
 
 async def test_5xx_outside_the_retry_set_is_transient_after_one_attempt(

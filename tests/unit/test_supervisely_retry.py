@@ -189,3 +189,26 @@ def test_retry_after_beyond_max_backoff_ends_the_retries() -> None:
 def test_settings_refuse_inverted_backoff() -> None:
     with pytest.raises(ValueError, match="initial_backoff"):
         ClientSettings(initial_backoff=5, max_backoff=1)
+
+
+@pytest.mark.parametrize(
+    ("exc", "cause"),
+    [
+        (
+            httpx.ConnectError(
+                "All connection attempts failed",
+                request=httpx.Request("POST", "http://user:pw@127.0.0.1:9/public/api/v3/x?id=1"),
+            ),
+            "ConnectError: cannot connect to http://127.0.0.1:9: All connection attempts failed",
+        ),
+        (
+            httpx.ConnectTimeout("timed out", request=REQUEST),
+            "ConnectTimeout: cannot connect to http://sly.test: timed out",
+        ),
+        (httpx.ReadTimeout("timed out", request=REQUEST), "ReadTimeout: timed out"),
+    ],
+    ids=["refused", "connect-timeout", "read-timeout"],
+)
+def test_a_failed_connection_names_the_server_it_tried(exc: httpx.RequestError, cause: str) -> None:
+    """A wrong address is the usual cause; user info, path and query stay out of it."""
+    assert failure_from_exception(exc, token=TOKEN).cause == cause

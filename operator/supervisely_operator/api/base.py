@@ -3,15 +3,26 @@
 Cross-field rules are declared once, as :class:`Rule`: the API server enforces the CEL
 expression at admission, the operator enforces the Python predicate when it reads an object,
 and the CRD generator copies the CEL into ``x-kubernetes-validations``. Keeping both halves in
-one record is what stops them drifting apart.
+one record is what stops them drifting apart. :class:`FieldRule` does the same for one field's
+value; it replaces a schema ``pattern``, whose refusal echoes the raw regular expression back to
+the user, with a message that says what the value should look like.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 ModelT = TypeVar("ModelT", bound="CrdModel")
 
@@ -31,6 +42,65 @@ class Rule(Generic[ModelT]):
         if self.field_path is not None:
             validation["fieldPath"] = self.field_path
         return validation
+
+
+def cel_string(text: str) -> str:
+    """``text`` as a CEL string literal (single-quoted, backslashes and quotes escaped)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """A rule on one field's value, as ``Annotated`` metadata: CEL on the field's own schema
+    node for the API server, a predicate for pydantic, one message for both."""
+
+    cel: str
+    message: str
+    holds: Callable[[Any], bool]
+
+    @classmethod
+    def full_match(cls, pattern: str, message: str) -> "FieldRule":
+        """The whole value must match ``pattern`` (given without anchors).
+
+        Python's ``re`` and CEL's ``matches`` (RE2) read a pattern alike as long as it uses
+        explicit character classes: ``\\s``, ``\\w`` and ``\\d`` differ between them. The anchors
+        are added here because ``$`` differs too: Python's also matches before a final newline.
+        """
+        compiled = re.compile(pattern)
+        return cls(
+            cel=f"self.matches({cel_string(f'^(?:{pattern})$')})",
+            message=message,
+            holds=lambda value: compiled.fullmatch(value) is not None,
+        )
+
+    @classmethod
+    def free_of(cls, pattern: str, message: str) -> "FieldRule":
+        """The value must contain no match of ``pattern``."""
+        compiled = re.compile(pattern)
+        return cls(
+            cel=f"!self.matches({cel_string(pattern)})",
+            message=message,
+            holds=lambda value: compiled.search(value) is None,
+        )
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = dict(handler(schema))
+        rules = json_schema.get("x-kubernetes-validations", [])
+        validation = {"rule": self.cel, "message": self.message}
+        json_schema["x-kubernetes-validations"] = [*rules, validation]
+        return json_schema
+
+    def _check(self, value: Any) -> Any:
+        if not self.holds(value):
+            raise ValueError(self.message)
+        return value
 
 
 def _add_cross_field_rules(schema: dict[str, Any], model: type[Any]) -> None:

@@ -11,15 +11,72 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from supervisely_operator.api.base import CrdModel, Rule
+from supervisely_operator.api.base import CrdModel, FieldRule, Rule
 
 #: Slugs look like ``supervisely-ecosystem/hello-world-app``: an owner and a path.
-APP_SLUG_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$"
+APP_SLUG_PATTERN = r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+"
 
 #: What Kubernetes accepts as an object name (a DNS-1123 subdomain).
-DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DNS_SUBDOMAIN_PATTERN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+
+#: What git refuses in a tag or branch name (``git check-ref-format``): whitespace, control
+#: characters and ``~ ^ : ? * [ \``.
+GIT_REF_FORBIDDEN_PATTERN = r"[\x00-\x20\x7f~^:?*\[\\]"
+
+#: One line with something to see: no control characters, and not only spaces.
+ONE_VISIBLE_LINE_PATTERN = r"[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*"
 
 PositiveId = Annotated[int, Field(ge=1)]
+
+AppSlug = Annotated[
+    str,
+    Field(max_length=256),
+    FieldRule.full_match(
+        APP_SLUG_PATTERN,
+        "appSlug must look like owner/name, e.g. supervisely-ecosystem/serve-yolo: letters, "
+        "digits, '.', '_' or '-', in parts joined by '/'",
+    ),
+]
+
+AppVersion = Annotated[
+    str,
+    Field(min_length=1, max_length=256),
+    FieldRule.free_of(
+        GIT_REF_FORBIDDEN_PATTERN,
+        "appVersion must be a release tag or git branch name: no spaces, control characters "
+        "or any of ~ ^ : ? * [ \\",
+    ),
+]
+
+TaskName = Annotated[
+    str,
+    Field(max_length=256),  # the rule refuses "" too, in its own words
+    FieldRule.full_match(
+        ONE_VISIBLE_LINE_PATTERN,
+        "taskName must be one line with a visible character: no line breaks, tabs or other "
+        "control characters",
+    ),
+]
+
+UsersIds = Annotated[
+    list[PositiveId],
+    Field(max_length=100),
+    FieldRule(
+        cel="self.all(u, self.indexOf(u) == self.lastIndexOf(u))",
+        message="usersIds must name each user once",
+        holds=lambda ids: len(set(ids)) == len(ids),
+    ),
+]
+
+SecretName = Annotated[
+    str,
+    Field(min_length=1, max_length=253),
+    FieldRule.full_match(
+        DNS_SUBDOMAIN_PATTERN,
+        "credentialsSecretRef.name must be a Secret's name: lower-case letters, digits, '-' or "
+        "'.', starting and ending with a letter or digit",
+    ),
+]
 
 
 class LogLevel(enum.StrEnum):
@@ -126,7 +183,7 @@ class Backoff(CrdModel):
 class SecretReference(CrdModel):
     """A Secret in the resource's own namespace."""
 
-    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    name: SecretName
     """Name of the Secret; it must hold the keys SERVER_ADDRESS and API_TOKEN."""
 
 
@@ -153,11 +210,11 @@ class SuperviselyTaskSpec(CrdModel):
     module_id: PositiveId | None = None
     """Ecosystem module id of the app. Set exactly one of moduleId and appSlug."""
 
-    app_slug: str | None = Field(default=None, max_length=256, pattern=APP_SLUG_PATTERN)
+    app_slug: AppSlug | None = None
     """Ecosystem slug of the app, e.g. supervisely-ecosystem/serve-yolo; the operator resolves
     it to a module id. Set exactly one of moduleId and appSlug."""
 
-    app_version: str | None = Field(default=None, min_length=1, max_length=256)
+    app_version: AppVersion | None = None
     """Release tag (e.g. v1.2.3) or, with isBranch, a git branch. Unset: the server's choice."""
 
     is_branch: bool = False
@@ -166,7 +223,7 @@ class SuperviselyTaskSpec(CrdModel):
     workspace_id: PositiveId
     """Workspace the task runs in."""
 
-    task_name: str | None = Field(default=None, min_length=1, max_length=256)
+    task_name: TaskName | None = None
     """Name of the task session in Supervisely. Unset: namespace/name of this resource."""
 
     description: str | None = Field(default=None, max_length=4096)
@@ -182,7 +239,7 @@ class SuperviselyTaskSpec(CrdModel):
     log_level: LogLevel = LogLevel.INFO
     """Log level of the app session."""
 
-    users_ids: list[PositiveId] = Field(default_factory=list, max_length=100)
+    users_ids: UsersIds = Field(default_factory=list)
     """Users the session is started for. Empty: the owner of the API token. Several users need
     multiUserSession, because without it Supervisely starts one task per user."""
 

@@ -83,6 +83,10 @@ class LastError(CrdModel):
     task_id: int | None = None
     """The Supervisely task the error belongs to, if any."""
 
+    retry_after_seconds: float | None = Field(None, ge=0)
+    """How long Supervisely asked to be left alone (its Retry-After); the next attempt waits at
+    least this long."""
+
 
 class StartRequest(CrdModel):
     """A start the operator is about to make, recorded before the call to Supervisely.

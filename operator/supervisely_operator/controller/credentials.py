@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from supervisely_operator.api import SecretReference
-from supervisely_operator.controller.kube import KubeApi, ObjectGone
+from supervisely_operator.controller.kube import KubeApi, KubeRefused, ObjectGone
 from supervisely_operator.supervisely import (
     CallObserver,
     ClientSettings,
@@ -73,6 +73,8 @@ class ClientPool:
         self._clients: dict[tuple[str, str], SuperviselyClient] = {}
         self._gates: dict[str, ServerGate] = {}
         self._secrets: dict[tuple[str, str], tuple[float, Credentials]] = {}
+        self._retired: dict[int, SuperviselyClient] = {}
+        """Clients of rotated tokens, by id: closed when the last resource moves off them."""
 
     async def client_for(
         self, *, namespace: str, secret_ref: SecretReference | None, deleting: bool = False
@@ -116,12 +118,10 @@ class ClientPool:
             return cached[1]
         try:
             secret = await self._kube.read_secret(namespace=namespace, name=name)
-        except ObjectGone:
+        except (ObjectGone, KubeRefused) as error:
             if deleting and cached is not None:
                 return cached[1]
-            raise CredentialsUnavailable(
-                "SecretNotFound", f"Secret {namespace}/{name} does not exist"
-            ) from None
+            raise _unreadable(namespace, name, error) from None
         missing = [key for key in (SERVER_ADDRESS_KEY, API_TOKEN_KEY) if not secret.values.get(key)]
         if missing:
             raise CredentialsUnavailable(
@@ -132,10 +132,44 @@ class ClientPool:
             api_token=SecretStr(secret.values[API_TOKEN_KEY]),
         )
         self._secrets[(namespace, name)] = (self._monotonic(), credentials)
+        if cached is not None and cached[1].key() != credentials.key():
+            self._retire_unless_shared(cached[1].key())
         return credentials
+
+    def _retire_unless_shared(self, key: tuple[str, str]) -> None:
+        """A rotated token's client is handed out no more, unless other credentials share it."""
+        in_use = [credentials.key() for _, credentials in self._secrets.values()]
+        if self._default is not None:
+            in_use.append(self._default.key())
+        client = None if key in in_use else self._clients.pop(key, None)
+        if client is not None:
+            self._retired[id(client)] = client
+
+    def retired(self, client: SuperviselyClient) -> bool:
+        """The pool hands this client out no more: its token was rotated away."""
+        return id(client) in self._retired and self._retired[id(client)] is client
+
+    async def close_retired(self, client: SuperviselyClient) -> None:
+        """Close a retired client once nothing uses it (its pollers have stopped)."""
+        if self.retired(client):
+            del self._retired[id(client)]
+            await client.aclose()
 
     async def aclose(self) -> None:
         """Close every pooled client."""
-        for client in self._clients.values():
+        for client in [*self._clients.values(), *self._retired.values()]:
             await client.aclose()
         self._clients.clear()
+        self._retired.clear()
+
+
+def _unreadable(namespace: str, name: str, error: Exception) -> CredentialsUnavailable:
+    """Why a Secret could not be read, in words that say what to fix."""
+    if isinstance(error, ObjectGone):
+        return CredentialsUnavailable("SecretNotFound", f"Secret {namespace}/{name} does not exist")
+    hint = ""
+    if isinstance(error, KubeRefused) and error.status == 403:
+        hint = "; the operator's RBAC must allow get on Secrets in this namespace"
+    return CredentialsUnavailable(
+        "SecretUnreadable", f"Secret {namespace}/{name} cannot be read: {error}{hint}"
+    )

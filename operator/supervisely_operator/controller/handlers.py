@@ -21,7 +21,13 @@ import kopf
 
 from supervisely_operator.api import resource
 from supervisely_operator.controller.credentials import ClientPool, Credentials
-from supervisely_operator.controller.kube import KubeApi, ObjectGone, StaleObject, load_kube_config
+from supervisely_operator.controller.kube import (
+    KubeApi,
+    KubeRefused,
+    ObjectGone,
+    StaleObject,
+    load_kube_config,
+)
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import (
     Logger,
@@ -39,6 +45,8 @@ from supervisely_operator.remote import RemoteHub
 FINALIZER: Final = f"{resource.GROUP}/stop-task"
 ANNOTATIONS_PREFIX: Final = resource.GROUP
 STALE_RETRY_DELAY: Final = 0.5
+KUBE_RETRY_DELAY: Final = 2.0
+"""Seconds before a pass is tried again after the Kubernetes API refused or missed a call."""
 IDLE_RECHECK: Final = 3600.0
 """A resource whose decision waits for nothing (a finished task) is still re-checked this often."""
 
@@ -183,6 +191,10 @@ async def run_pass(
             metrics.reconcile_errors.labels(kind="conflict").inc()
             logger.debug("The object changed during the pass; deciding again")
             return None
+        except KubeRefused:
+            # Logged once per outage by KubeApi; the caller waits and tries again.
+            metrics.reconcile_errors.labels(kind="kube_unavailable").inc()
+            raise
         except ObjectGone:
             raise
         except Exception:
@@ -212,6 +224,10 @@ async def keep_in_sync(
             result = await run_pass(memo, body, deleting=False, logger=logger, previous=previous)
         except ObjectGone:
             return
+        except KubeRefused:
+            previous = None  # what our writes left is unknown: decide on kopf's body again
+            await _sleep(stopped, wakeup, KUBE_RETRY_DELAY)
+            continue
         previous = result
         delay = next_pass_in(result.plan if result is not None else None)
         due = loop.time() + delay
@@ -281,6 +297,9 @@ async def stop_before_deletion(body: kopf.Body, memo: kopf.Memo, logger: Logger,
             result = await run_pass(memo, obj, deleting=True, logger=logger)
         except ObjectGone:
             break
+        except KubeRefused:
+            await asyncio.sleep(KUBE_RETRY_DELAY)
+            continue  # with the same object: a write on a stale one is refused, then read
         if result is not None and result.plan.release:
             break
         delay = next_pass_in(result.plan if result is not None else None)
@@ -296,6 +315,9 @@ async def stop_before_deletion(body: kopf.Body, memo: kopf.Memo, logger: Logger,
             obj = await kube.get(namespace=ref.namespace, name=ref.name)
         except ObjectGone:
             break
+        except KubeRefused:
+            await asyncio.sleep(KUBE_RETRY_DELAY)
+            continue
         if obj["metadata"].get("uid") != ref.uid:
             break
     memo.reconciler.forget(ref)

@@ -11,12 +11,14 @@ Each public method maps to one RBAC verb; the chart's RBAC test reads ``RBAC_VER
 import asyncio
 import base64
 import contextlib
+import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
 import kubernetes
+import urllib3
 
 from supervisely_operator.api import resource
 
@@ -27,6 +29,8 @@ RBAC_VERBS: Final = {
 }
 """What this module calls, as (API group, resource) -> verbs, for the chart's RBAC check."""
 
+logger = logging.getLogger(__name__)
+
 
 class StaleObject(Exception):
     """The object changed since it was read (HTTP 409): decide again on the fresh one."""
@@ -34,6 +38,17 @@ class StaleObject(Exception):
 
 class ObjectGone(Exception):
     """The object no longer exists (HTTP 404)."""
+
+
+class KubeRefused(Exception):
+    """The API server refused a call (403, 500, ...) or could not be reached (``status`` None).
+
+    The message holds the status and the server's one-word reason, never a body.
+    """
+
+    def __init__(self, status: int | None, reason: str) -> None:
+        super().__init__(f"HTTP {status} {reason}" if status is not None else reason)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -62,8 +77,17 @@ class KubeApi:
     def __init__(self, api_client: kubernetes.client.ApiClient, *, threads: int) -> None:
         self._api_client = api_client
         self._custom = kubernetes.client.CustomObjectsApi(api_client)
-        self._core = kubernetes.client.CoreV1Api(api_client)
+        self._core: kubernetes.client.CoreV1Api | None = None
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kube-api")
+        self._failed_calls = 0
+        """Calls refused in a row: an outage is logged when it starts and when it ends only."""
+
+    def _read_secret(self, *, namespace: str, name: str) -> Any:
+        """CoreV1Api is made on first use, in a worker thread: importing it takes 1.5 s, and
+        only resources with a credentialsSecretRef need it."""
+        if self._core is None:
+            self._core = kubernetes.client.CoreV1Api(self._api_client)
+        return self._core.read_namespaced_secret(namespace=namespace, name=name)
 
     def close(self) -> None:
         """Release the threads and the connection pool."""
@@ -73,13 +97,36 @@ class KubeApi:
     async def _call(self, function: Callable[..., Any], /, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool, lambda: function(**kwargs))
+            result = await loop.run_in_executor(self._pool, lambda: function(**kwargs))
         except kubernetes.client.ApiException as error:
             if error.status == 409:
+                self._answered()
                 raise StaleObject(str(error.reason)) from None
             if error.status == 404:
+                self._answered()
                 raise ObjectGone(str(error.reason)) from None
-            raise
+            raise self._refused(KubeRefused(error.status, str(error.reason))) from None
+        except urllib3.exceptions.HTTPError as error:
+            unreachable = KubeRefused(None, f"the API server cannot be reached: {error}")
+            raise self._refused(unreachable) from None
+        self._answered()
+        return result
+
+    def _refused(self, error: KubeRefused) -> KubeRefused:
+        if self._failed_calls == 0:
+            logger.warning(
+                "The Kubernetes API is unavailable (%s); passes retry quietly until it answers",
+                error,
+            )
+        self._failed_calls += 1
+        return error
+
+    def _answered(self) -> None:
+        if self._failed_calls:
+            logger.info(
+                "The Kubernetes API answers again after %d failed calls", self._failed_calls
+            )
+            self._failed_calls = 0
 
     async def patch_status(
         self, *, namespace: str, name: str, resource_version: str, status: Mapping[str, Any]
@@ -127,6 +174,6 @@ class KubeApi:
 
     async def read_secret(self, *, namespace: str, name: str) -> SecretData:
         """A Secret's data, decoded."""
-        secret = await self._call(self._core.read_namespaced_secret, namespace=namespace, name=name)
+        secret = await self._call(self._read_secret, namespace=namespace, name=name)
         data = secret.data or {}
         return SecretData({key: base64.b64decode(value).decode() for key, value in data.items()})

@@ -1,6 +1,7 @@
 """Start kopf with the operator's handlers and settings (``supervisely-operator run``)."""
 
 import logging
+import re
 from typing import Any
 
 import kopf
@@ -26,6 +27,7 @@ def operator_options(config: OperatorSettings) -> dict[str, Any]:
     }
 
 
+FIRST_ATTEMPT = re.compile(r"Request attempt #1\b")
 REQUEST_LOGGERS = ("httpx", "httpcore", "supervisely_operator.supervisely")
 """Loggers that speak once per HTTP request: heard only with ``--debug``."""
 
@@ -40,6 +42,24 @@ def configure_logging(config: OperatorSettings, *, verbose: bool, debug: bool) -
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
     if not debug:
         logging.getLogger("kopf.objects").addFilter(handlers.QuietHandlerSuccess())
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(QuietRetries())
+
+
+class QuietRetries(logging.Filter):
+    """kopf's API requests log an ERROR on every retry: during an API server restart, every
+    second for each watch. Keep the first attempt of a retried request, as a WARNING (a retry
+    is under way, nothing has failed for good), and drop the retries that follow; a request
+    that gives up ("escalating") stays an ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if not message.startswith("Request attempt #") or "; will retry" not in message:
+            return True
+        if not FIRST_ATTEMPT.match(message):
+            return False
+        record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        return True
 
 
 def run_operator(config: OperatorSettings, *, verbose: bool, debug: bool) -> None:

@@ -112,6 +112,7 @@ class DevCluster:
         self._created_workdir = False
         self._processes: list[ManagedProcess] = []
         self._front: FrontThread | None = None
+        self._ports: Ports | None = None
         self._started = False
         self._workdir_in_use = False
         self.workdir = pathlib.Path()
@@ -192,6 +193,7 @@ class DevCluster:
             client_cert=certs.client_cert,
             client_key=certs.client_key,
         )
+        self._ports = ports
         self._spawn_etcd(binaries=binaries, ports=ports)
         self._spawn_apiserver(binaries=binaries, ports=ports, certs=certs)
         ssl_context = client_ssl_context(
@@ -288,6 +290,30 @@ class DevCluster:
                     f"{apiserver.log_tail()}"
                 )
             time.sleep(READY_POLL_INTERVAL)
+
+    def restart_apiserver(self, *, down_for: float = 0.0) -> float:
+        """Stop the API server, keep it down ``down_for`` seconds, start it again on its port.
+
+        etcd keeps the data and the front keeps its port, so clients see an outage and then the
+        same cluster, as when a control plane node restarts. Returns the seconds it was down.
+        """
+        if self._ports is None or self.certs is None:
+            raise RuntimeError("the DevCluster is not started")
+        began = time.monotonic()
+        apiserver = next(p for p in self._processes if p.name == "apiextensions-apiserver")
+        apiserver.stop(grace=1.0)  # it drains for seconds after SIGTERM; a crash is abrupter
+        self._processes.remove(apiserver)
+        time.sleep(down_for)
+        binaries = self._binaries or resolve_binaries()
+        self._spawn_apiserver(binaries=binaries, ports=self._ports, certs=self.certs)
+        self._wait_ready(
+            ssl_context=client_ssl_context(
+                ca_cert=str(self.certs.ca_cert),
+                client_cert=str(self.certs.client_cert),
+                client_key=str(self.certs.client_key),
+            )
+        )
+        return time.monotonic() - began
 
     def stop(self) -> None:
         """Stop the front, the API server and etcd (in that order); clean the workdir.

@@ -119,7 +119,7 @@ def _wait_for_supervisely(draft: _Draft, unavailable: RemoteUnavailable) -> Plan
         minimum=tuning.unavailable_min_delay,
         maximum=tuning.unavailable_max_delay,
     )
-    return draft.plan(requeue_after=delay)
+    return draft.plan(requeue_after=max(delay, unavailable.retry_after or 0.0))
 
 
 def _stop_stray(draft: _Draft, stray: RemoteTask) -> Plan:
@@ -337,6 +337,7 @@ def _start_if_wanted(draft: _Draft) -> Plan:
             minimum=situation.tuning.unavailable_min_delay,
             maximum=situation.tuning.unavailable_max_delay,
         )
+        wait = max(wait, status.last_error.retry_after_seconds or 0.0)
         due = status.last_error.time + timedelta(seconds=wait)
         if situation.now < due:
             return draft.plan(requeue_after=(due - situation.now).total_seconds())

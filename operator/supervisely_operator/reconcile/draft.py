@@ -104,8 +104,21 @@ class StatusDraft:
         if was_synced:
             self.event(EventType.WARNING, reason, message)
 
-    def record_error(self, *, reason: str, message: str, task_id: int | None = None) -> None:
+    def record_error(
+        self,
+        *,
+        reason: str,
+        message: str,
+        task_id: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         """Keep the latest error in ``status.lastError``."""
         self.update(
-            last_error=LastError(message=message, reason=reason, time=self.now, task_id=task_id)
+            last_error=LastError(
+                message=message,
+                reason=reason,
+                time=self.now,
+                task_id=task_id,
+                retry_after_seconds=retry_after,
+            )
         )

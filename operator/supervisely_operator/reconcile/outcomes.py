@@ -34,6 +34,8 @@ class StartRefused:
     """A later attempt may succeed without a spec change (outage, token, agent offline)."""
     outcome_unknown: bool = False
     """The request may have created a task: look it up by marker before starting again."""
+    retry_after: float | None = None
+    """Seconds Supervisely asked to be left alone for (its Retry-After), if it said."""
 
 
 StartOutcome = Started | StartRefused
@@ -79,7 +81,9 @@ def apply_start_outcome(
         draft.not_synced(outcome.reason, outcome.message)
     else:
         draft.update(start_request=None)
-        draft.record_error(reason=outcome.reason, message=outcome.message)
+        draft.record_error(
+            reason=outcome.reason, message=outcome.message, retry_after=outcome.retry_after
+        )
         if outcome.retryable:
             draft.not_synced(outcome.reason, outcome.message)
         else:

@@ -84,6 +84,8 @@ class RemoteUnavailable:
 
     reason: str
     message: str
+    retry_after: float | None = None
+    """Seconds Supervisely asked to be left alone for (its Retry-After), if it said."""
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,14 @@ class ClientSource(Protocol):
         self, *, namespace: str, secret_ref: SecretReference | None, deleting: bool = False
     ) -> SuperviselyClient: ...
 
+    def retired(self, client: SuperviselyClient) -> bool:
+        """The source hands this client out no more (its token was rotated away)."""
+        ...
+
+    async def close_retired(self, client: SuperviselyClient) -> None:
+        """Close a retired client; nothing uses it any more."""
+        ...
+
 
 class RemoteHub:
     """One :class:`SuperviselyRemote` per client, so resources sharing credentials share polls."""
@@ -240,6 +248,7 @@ class RemoteHub:
         self._now = now
         self._remotes: dict[int, SuperviselyRemote] = {}
         self._remote_of: dict[str, SuperviselyRemote] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def remote_for(
         self, resource: ResourceRef, *, secret_ref: SecretReference | None, deleting: bool = False
@@ -259,9 +268,10 @@ class RemoteHub:
             )
             self._remotes[id(client)] = remote
         previous = self._remote_of.get(resource.uid)
+        self._remote_of[resource.uid] = remote
         if previous is not None and previous is not remote:
             previous.forget(resource)  # its credentials changed (a rotated token)
-        self._remote_of[resource.uid] = remote
+            await self._close_if_abandoned(previous)
         return remote
 
     def forget(self, resource: ResourceRef) -> None:
@@ -269,6 +279,21 @@ class RemoteHub:
         remote = self._remote_of.pop(resource.uid, None)
         if remote is not None:
             remote.forget(resource)
+            if self._clients.retired(remote.client):
+                closing = asyncio.create_task(self._close_if_abandoned(remote))
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
+
+    async def _close_if_abandoned(self, remote: SuperviselyRemote) -> None:
+        """The remote of a rotated token, with its client, closes when its last resource left."""
+        if not self._clients.retired(remote.client):
+            return
+        if any(other is remote for other in self._remote_of.values()):
+            return
+        if self._remotes.get(id(remote.client)) is remote:
+            del self._remotes[id(remote.client)]
+        await remote.aclose()
+        await self._clients.close_retired(remote.client)
 
     async def aclose(self) -> None:
         """Stop every poller (operator shutdown)."""

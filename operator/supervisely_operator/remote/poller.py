@@ -43,7 +43,7 @@ from supervisely_operator.reconcile.situation import (
     TaskGone,
     TaskSeen,
 )
-from supervisely_operator.remote.translate import remote_task
+from supervisely_operator.remote.translate import remote_task, unavailable
 from supervisely_operator.supervisely import (
     SuperviselyClient,
     SuperviselyError,
@@ -265,7 +265,8 @@ class WorkspacePoller:
                     logger.exception("Listing workspace %s failed", self.workspace_id)
             gap = self._next_gap()
             # Pokes (a resource waiting for a list) never bring lists closer together than the
-            # fast interval; without one the gap is the interval for the current state.
+            # fast interval; without one the gap is the interval for the current state. (A
+            # server's Retry-After holds every call at the client's gate already.)
             earliest = began + min(gap, self._timing.transition_interval)
             await asyncio.sleep(max(0.0, earliest - loop.time()))
             remaining = began + gap - loop.time()
@@ -316,7 +317,7 @@ class WorkspacePoller:
                 logger.warning(
                     "Cannot list the tasks of workspace %s: %s", self.workspace_id, error.message
                 )
-            self._failure = _Failure(taken_at, RemoteUnavailable(error.reason, error.message))
+            self._failure = _Failure(taken_at, unavailable(error))
             self._wake_changed()
             return
         if self._failure is not None:

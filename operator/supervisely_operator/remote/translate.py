@@ -9,7 +9,12 @@ from supervisely_operator.api import SuperviselyTaskSpec
 from supervisely_operator.reconcile.conditions import Reason
 from supervisely_operator.reconcile.launch import describe_with_marker, task_name
 from supervisely_operator.reconcile.outcomes import CallFailed, StartRefused
-from supervisely_operator.reconcile.situation import RemoteStatus, RemoteTask, ResourceRef
+from supervisely_operator.reconcile.situation import (
+    RemoteStatus,
+    RemoteTask,
+    RemoteUnavailable,
+    ResourceRef,
+)
 from supervisely_operator.supervisely import (
     AgentId,
     KubernetesSettings,
@@ -71,12 +76,24 @@ def remote_task(info: TaskInfo, *, session_url: str) -> RemoteTask:
     )
 
 
+def retry_after(error: SuperviselyError) -> float | None:
+    """How long the server asked to be left alone, when it said (a 429's Retry-After)."""
+    return error.retry_after if isinstance(error, Transient) else None
+
+
+def unavailable(error: SuperviselyError) -> RemoteUnavailable:
+    """A failed observation, as the decision reads it."""
+    return RemoteUnavailable(error.reason, error.message, retry_after=retry_after(error))
+
+
 def classify_start_error(error: SuperviselyError) -> StartRefused:
     """Which start failures a retry can cure, and which need the user to change the spec."""
     if isinstance(error, StartOutcomeUnknown):
         return StartRefused(error.reason, error.message, retryable=True, outcome_unknown=True)
     retryable = isinstance(error, Transient | Unauthorized)
-    return StartRefused(error.reason, error.message, retryable=retryable)
+    return StartRefused(
+        error.reason, error.message, retryable=retryable, retry_after=retry_after(error)
+    )
 
 
 def agent_not_running(agent_id: int, status: str) -> StartRefused:

@@ -153,6 +153,11 @@ class Scenario(_Strict):
     reject_unknown_keys: bool = Field(
         False, description="400 on tasks.run.app keys the SDK never sends"
     )
+    max_request_bytes: int = Field(
+        1024 * 1024,
+        ge=1,
+        description="a larger request body gets the proxy's 413 (nginx's client_max_body_size)",
+    )
     durations: PhaseDurations = PhaseDurations()
     latency: dict[str, NonNegativeFloat] = Field(
         default_factory=dict, description="seconds added per method name, '*' for all"

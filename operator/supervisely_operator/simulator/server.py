@@ -2,7 +2,9 @@
 
 One aiohttp handler answers every API method: it checks ``x-api-key``, adds the scenario's
 latency, lets an armed fault spoil the call, dispatches to the method's handler, and records the
-call. ``/_sim/...`` inspection routes are added by ``inspection``.
+call. A body over the scenario's ``max_request_bytes`` gets the reply of the proxy in front of
+the API instead (nginx's 413 page), before any of that. ``/_sim/...`` inspection routes are added
+by ``inspection``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -38,6 +41,16 @@ API_PATH = "/public/api/v3/{method}"
 METHODS: dict[str, Handler] = {**TASK_METHODS, **CATALOGUE_METHODS}
 GET_METHODS = frozenset({"tasks.log.download"})
 """Methods the SDK calls with GET and a query string; every other method is POST + JSON."""
+
+REQUEST_TOO_LARGE_PAGE = (
+    "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n"
+    "<center><h1>413 Request Entity Too Large</h1></center>\r\n"
+    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+"""nginx's own page for a body over ``client_max_body_size``: the proxy answers it, not the API,
+so it is HTML rather than the API's JSON error shape."""
+
+_READ_CHUNK_BYTES = 64 * 1024
 
 STATE_KEY = web.AppKey("state", SimulatorState)
 SHUTDOWN_KEY = web.AppKey("shutdown", asyncio.Event)
@@ -72,8 +85,13 @@ async def handle_api_call(request: web.Request) -> web.StreamResponse:
     method = request.match_info["method"]
     seq = state.recorder.next_seq()
     timestamp = state.anchor.iso(state.now())
-    body, body_problem = await _read_body(request)
+    raw = await _read_raw_body(request, limit=state.scenario.max_request_bytes)
     token_valid = state.token.accepts(request.headers.get("x-api-key"))
+    if raw is None:
+        return _refused_as_too_large(
+            request, state=state, seq=seq, timestamp=timestamp, token_valid=token_valid
+        )
+    body, body_problem = _decode_body(raw, charset=request.charset)
     await _pause(request, state.scenario.latency.get(method, state.scenario.latency.get("*", 0)))
     fault: FaultSpec | None = None
     if not token_valid:
@@ -108,6 +126,36 @@ async def handle_api_call(request: web.Request) -> web.StreamResponse:
     if dropped and request.transport is not None:
         request.transport.close()
     return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+
+
+def _refused_as_too_large(
+    request: web.Request, *, state: SimulatorState, seq: int, timestamp: str, token_valid: bool
+) -> web.StreamResponse:
+    """The proxy's 413, recorded without the body: the API never sees the call, so no latency,
+    fault or method applies."""
+    method = request.match_info["method"]
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    state.recorder.add(
+        CallRecord(
+            seq=seq,
+            timestamp=timestamp,
+            method=method,
+            http_method=request.method,
+            path=request.path,
+            query=redact(dict(request.query), secret=state.token.value),
+            body=None,
+            status=status,
+            token_valid=token_valid,
+        )
+    )
+    logger.info(
+        "%s %s -> %d (body over %d bytes)",
+        request.method,
+        method,
+        status,
+        state.scenario.max_request_bytes,
+    )
+    return web.Response(status=status, text=REQUEST_TOO_LARGE_PAGE, content_type="text/html")
 
 
 async def _answer_with_fault(
@@ -171,9 +219,24 @@ def dispatch(
         )
 
 
-async def _read_body(request: web.Request) -> tuple[Any, str | None]:
+async def _read_raw_body(request: web.Request, *, limit: int) -> bytes | None:
+    """The body's bytes, or None when there are more than ``limit`` of them.
+
+    An oversized body is still read to its end, as nginx's lingering close does, so that a
+    client that sends the whole body before it reads the reply hears the 413 and not a reset.
+    """
+    kept = bytearray()
+    size = 0
+    async for chunk in request.content.iter_chunked(_READ_CHUNK_BYTES):
+        size += len(chunk)
+        if size <= limit:
+            kept += chunk
+    return bytes(kept) if size <= limit else None
+
+
+def _decode_body(raw: bytes, *, charset: str | None) -> tuple[Any, str | None]:
     """The JSON body (``{}`` when empty) or the raw text and what is wrong with it."""
-    text = await request.text()
+    text = raw.decode(charset or "utf-8")
     if not text.strip():
         return {}, None
     try:

@@ -23,6 +23,7 @@ from supervisely_operator.supervisely.errors import (
     MultipleTasksStarted,
     NotFound,
     ProtocolError,
+    RequestTooLarge,
     TaskNotFound,
 )
 from supervisely_operator.supervisely.ids import AgentId, ModuleId, TaskId, WorkspaceId
@@ -130,6 +131,11 @@ class SuperviselyClient:
         """Close the pooled connections; the client cannot be used afterwards."""
         await self._rpc.aclose()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` ran."""
+        return self._rpc.closed
+
     def session_url(self, task_id: TaskId) -> str:
         """The UI link of a session: ``{server}/apps/sessions/{task_id}`` (no request)."""
         return f"{self.server}/apps/sessions/{task_id}"
@@ -149,9 +155,14 @@ class SuperviselyClient:
         caller should record "start pending" before calling, as for ``StartOutcomeUnknown``.
         """
         method = "tasks.run.app"
-        started = await self._rpc.post(
-            method, request.to_body(), parse=_parse_started, idempotent=False
-        )
+        try:
+            started = await self._rpc.post(
+                method, request.to_body(), parse=_parse_started, idempotent=False
+            )
+        except RequestTooLarge as exc:
+            # The app's params are the one part of a start without a size of their own.
+            advice = "make the app's params smaller"
+            raise RequestTooLarge(method=method, server=exc.server, advice=advice) from None
         if len(started) > 1:
             raise MultipleTasksStarted(method=method, task_ids=[task.task_id for task in started])
         return started[0]

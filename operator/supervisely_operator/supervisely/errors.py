@@ -12,6 +12,7 @@ The hierarchy says what the caller can do about it::
       Unauthorized        401/403: fix the token; retrying will not help
       NotFound            404 (TaskNotFound, AgentNotFound, AppNotFound when the id is known)
       Rejected            any other 4xx: the request itself must change
+        RequestTooLarge   413: the body is more than the server (or its proxy) accepts
       Transient           5xx, 429, timeouts, connection errors after the retries ran out
         StartOutcomeUnknown  tasks.run.app failed in a way that may have created a task
       ProtocolError       the reply does not look like Supervisely's API
@@ -209,13 +210,36 @@ class Rejected(SuperviselyError):
 
     reason = Reason.REJECTED
 
-    def __init__(self, *, method: str, status: int, server: ServerMessage) -> None:
+    def __init__(
+        self, *, method: str, status: int, server: ServerMessage, message: str | None = None
+    ) -> None:
         super().__init__(
-            f"Supervisely rejected {method} ({status}){_suffix(server)}",
+            message or f"Supervisely rejected {method} ({status}){_suffix(server)}",
             method=method,
             status=status,
         )
         self.server = server
+
+
+class RequestTooLarge(Rejected):
+    """413: the server, or the proxy in front of it (nginx's ``client_max_body_size``), refuses
+    a body this large. The request must shrink; ``advice`` says which part of it can.
+
+    A proxy answers with an HTML page, which says nothing the status does not; only a JSON error
+    body from Supervisely itself is quoted.
+    """
+
+    def __init__(self, *, method: str, server: ServerMessage, advice: str | None = None) -> None:
+        quoted = ServerMessage(error=server.error, message=server.message).text
+        super().__init__(
+            method=method,
+            status=413,
+            server=server,
+            message=(
+                f"Supervisely rejected {method} (413): the request is larger than the server "
+                "accepts" + (f" ({quoted})" if quoted else "") + (f"; {advice}" if advice else "")
+            ),
+        )
 
 
 class Transient(SuperviselyError):

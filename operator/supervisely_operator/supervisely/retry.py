@@ -83,12 +83,28 @@ class AttemptFailed(Exception):
 
 
 def failure_from_exception(exc: httpx.RequestError, *, token: SecretStr) -> AttemptFailed:
-    """Describe an httpx error without keeping it (its request holds the token header)."""
+    """Describe an httpx error without keeping it (its request holds the token header).
+
+    A failed connection names the server it tried: a wrong address is its usual cause, and
+    httpx's own text ("All connection attempts failed") does not say which address that was.
+    """
     detail = redact(str(exc), token) or "no detail"
+    origin = _origin(exc)
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) and origin is not None:
+        detail = f"cannot connect to {redact(origin, token)}: {detail}"
     return AttemptFailed(
         cause=f"{type(exc).__name__}: {detail}",
         unprocessed=isinstance(exc, _UNSENT_ERRORS),
     )
+
+
+def _origin(exc: httpx.RequestError) -> str | None:
+    """``scheme://host[:port]`` of the request that failed (no user info, path or query)."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # httpx raises it for an error made without a request
+        return None
+    return f"{url.scheme}://{url.netloc.decode('ascii')}"
 
 
 def failure_from_status(

@@ -31,6 +31,7 @@ from supervisely_operator.supervisely.errors import (
     NotFound,
     ProtocolError,
     Rejected,
+    RequestTooLarge,
     ServerMessage,
     StartOutcomeUnknown,
     SuperviselyError,
@@ -138,6 +139,11 @@ class RpcTransport:
     async def aclose(self) -> None:
         """Close the pooled connections."""
         await self._http.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` ran."""
+        return self._http.is_closed
 
     async def post(
         self,
@@ -265,6 +271,8 @@ class RpcTransport:
                 retry_after_header=response.headers.get("Retry-After"),
                 now=datetime.now(UTC),
             )
+        if status == httpx.codes.REQUEST_ENTITY_TOO_LARGE:
+            raise RequestTooLarge(method=method, server=server)
         if status >= httpx.codes.BAD_REQUEST:
             raise Rejected(method=method, status=status, server=server)
         if response.is_redirect:
@@ -297,7 +305,9 @@ class RpcTransport:
             return StartOutcomeUnknown(
                 method=method, cause=failure.cause, attempts=attempts, status=failure.status
             )
-        logger.warning("%s failed after %d attempt(s): %s", method, attempts, failure.cause)
+        # DEBUG: whoever called reports the outage, once per burst (the poller, a condition
+        # and an Event per resource); a line per failed call here would repeat it every call.
+        logger.debug("%s failed after %d attempt(s): %s", method, attempts, failure.cause)
         return Transient(
             method=method,
             cause=failure.cause,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from operator_log import fail_on_unexpected, log_file_errors
 from supervisely_operator.devcluster.access import ClusterAccess
 from supervisely_operator.simulator import Scenario
 from supervisely_operator.simulator.runner import ThreadedSimulator
@@ -28,6 +29,19 @@ def e2e_scenario() -> Scenario:
             }
         }
     )
+
+
+@pytest.fixture(autouse=True)
+def _no_unexpected_errors_logged(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+    """Fail a test whose operators (every ``*.log`` it left) logged an ERROR or a traceback it
+    did not declare: a handler exception that kopf retried is a bug even when the test passes."""
+    yield
+    entries = [
+        entry
+        for log in sorted(tmp_path.glob("*.log"))
+        for entry in log_file_errors(log.read_text())
+    ]
+    fail_on_unexpected(entries, request.node, where=f"the operator logs in {tmp_path}")
 
 
 @pytest.fixture
@@ -79,4 +93,10 @@ def tasks(crd_cluster: ClusterAccess, operator: OperatorProcess) -> Iterator[Tas
     for leftover in leftovers:
         namespaced.kubectl(
             "patch", leftover, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False
+        )
+    if leftovers:
+        pytest.fail(
+            f"stuck behind the finalizer 30 s after deletion (stripped so later tests run): "
+            f"{leftovers}",
+            pytrace=False,
         )

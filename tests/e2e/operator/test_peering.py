@@ -9,7 +9,7 @@ import pytest
 from supervisely_operator.devcluster.access import ClusterAccess
 from supervisely_operator.simulator.runner import ThreadedSimulator
 
-from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks
+from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks, wait_until
 
 PEERING_CRDS = Path(__file__).resolve().parents[3] / "charts/supervisely-operator/crds"
 PEERING = "e2e-peering"
@@ -51,7 +51,7 @@ def active_one(replicas: list[OperatorProcess], name: str) -> OperatorProcess:
     return active
 
 
-def test_one_of_two_peered_replicas_serves_and_a_standby_takes_over_within_15_s(
+def test_one_of_two_peered_replicas_serves_and_a_standby_takes_over_mid_start_within_15_s(
     tasks: Tasks,
     simulator: ThreadedSimulator,
     operator: OperatorProcess,
@@ -60,8 +60,9 @@ def test_one_of_two_peered_replicas_serves_and_a_standby_takes_over_within_15_s(
     operator_token: str,
     tmp_path: Path,
 ) -> None:
-    """Exactly one replica acts; SIGKILL it (no goodbye, its peering record simply stops being
-    renewed) and the other serves a new resource within 15 s, as Lease-based election would."""
+    """Exactly one replica acts. SIGKILL it while Supervisely holds its start of a resource (no
+    goodbye: its peering record simply stops being renewed): the other takes over within 15 s,
+    as Lease-based election would, and finishes that start instead of making a second one."""
     operator.stop()  # the shared fixture runs standalone; bring it back as a peer
     second = peer(crd_cluster, simulator, operator_token, tmp_path / "peer.log")
     second.start()
@@ -72,15 +73,22 @@ def test_one_of_two_peered_replicas_serves_and_a_standby_takes_over_within_15_s(
         tasks.wait_phase("first", "Running", timeout=45)
         assert time.monotonic() - began < 15, "a replica served without waiting for a failover"
         assert len(simulator.tasks()) == 1, "exactly one replica acted"
+        active = active_one([standby, second], "first")
 
-        active_one([standby, second], "first").kill()
-        died = time.monotonic()
+        # Supervisely creates the task at once and holds the reply past the client's timeout
+        # (1.5 s): the replica is killed while it waits for the reply.
+        simulator.inject_fault("tasks.run.app", delay=5.0, after_effect=True, times=1)
         tasks.apply("second", serve)
+        wait_until(lambda: len(simulator.tasks()) == 2, what="the second task created")
+        active.kill()
+        died = time.monotonic()
         tasks.wait_phase("second", "Running", timeout=45)
         took = time.monotonic() - died
-        print(f"a new resource was served {took:.1f} s after the active replica's death")
-        assert took < 15, f"the standby served a new resource {took:.1f} s after the death"
-        assert len(simulator.tasks()) == 2, "one task per resource, none twice"
+        print(f"the resource started mid-failover was Running {took:.1f} s after the death")
+        assert took < 15, f"the standby took over {took:.1f} s after the death"
+        assert len(simulator.tasks()) == 2, "one task per resource: the held start was not repeated"
+        survivor = standby if active is second else second
+        assert "/second] Adopted:" in survivor.log(), "the survivor adopted the start in flight"
 
         tasks.delete("first", wait=True)  # served by the survivor; stopping it is then quick
         tasks.delete("second", wait=True)
