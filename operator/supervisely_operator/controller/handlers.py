@@ -30,6 +30,7 @@ from supervisely_operator.controller.kube import (
 )
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import (
+    InvalidSpec,
     Logger,
     PassResult,
     Reconciler,
@@ -46,6 +47,8 @@ FINALIZER: Final = f"{resource.GROUP}/stop-task"
 ANNOTATIONS_PREFIX: Final = resource.GROUP
 STALE_RETRY_DELAY: Final = 0.5
 KUBE_RETRY_DELAY: Final = 2.0
+INVALID_SPEC_RECHECK: Final = 60.0
+"""Seconds a deletion waits for an edit of a spec the operator cannot read, then reads again."""
 """Seconds before a pass is tried again after the Kubernetes API refused or missed a call."""
 IDLE_RECHECK: Final = 3600.0
 """A resource whose decision waits for nothing (a finished task) is still re-checked this often."""
@@ -195,6 +198,10 @@ async def run_pass(
             # Logged once per outage by KubeApi; the caller waits and tries again.
             metrics.reconcile_errors.labels(kind="kube_unavailable").inc()
             raise
+        except InvalidSpec:
+            # Told in the status and an Event; the caller waits for an edit.
+            metrics.reconcile_errors.labels(kind="invalid_spec").inc()
+            raise
         except ObjectGone:
             raise
         except Exception:
@@ -227,6 +234,10 @@ async def keep_in_sync(
         except KubeRefused:
             previous = None  # what our writes left is unknown: decide on kopf's body again
             await _sleep(stopped, wakeup, KUBE_RETRY_DELAY)
+            continue
+        except InvalidSpec:
+            previous = None
+            await _sleep(stopped, wakeup, IDLE_RECHECK)  # an edit wakes it
             continue
         previous = result
         delay = next_pass_in(result.plan if result is not None else None)
@@ -300,6 +311,12 @@ async def stop_before_deletion(body: kopf.Body, memo: kopf.Memo, logger: Logger,
         except KubeRefused:
             await asyncio.sleep(KUBE_RETRY_DELAY)
             continue  # with the same object: a write on a stale one is refused, then read
+        except InvalidSpec:
+            # The task cannot be stopped on a spec the operator cannot read; the finalizer
+            # stays until the spec is fixed (an edit wakes this) or removed by hand.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), INVALID_SPEC_RECHECK)
+            result = None
         if result is not None and result.plan.release:
             break
         delay = next_pass_in(result.plan if result is not None else None)

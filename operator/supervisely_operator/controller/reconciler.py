@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from supervisely_operator.api import (
     LastError,
     SecretReference,
@@ -27,7 +29,11 @@ from supervisely_operator.controller.kube import KubeApi, StaleObject
 from supervisely_operator.controller.merge_patch import merge_patch
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.reconcile.decide import plan_next_step
-from supervisely_operator.reconcile.outcomes import apply_call_failure, apply_start_outcome
+from supervisely_operator.reconcile.outcomes import (
+    apply_call_failure,
+    apply_invalid_spec,
+    apply_start_outcome,
+)
 from supervisely_operator.reconcile.situation import (
     DeleteResource,
     Event,
@@ -46,6 +52,24 @@ from supervisely_operator.remote import TaskRemote, Watch
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 LAST_ERROR_LIMIT = 32768
 STATUS_WRITE_ATTEMPTS = 3
+
+
+class InvalidSpec(Exception):
+    """The stored spec breaks the operator's rules; the message says which, for the user."""
+
+
+def describe_invalid_spec(error: ValidationError) -> str:
+    """One line naming each broken rule, as a condition message."""
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or 'spec'}: "
+        f"{problem['msg'].removeprefix('Value error, ')}"
+        for problem in error.errors(include_url=False)
+    )
+    message = (
+        f"The spec breaks the operator's rules, which this cluster's CRD is too old to check "
+        f"(upgrade the CRD): {problems}. Nothing is done until the spec is fixed"
+    )
+    return message[:LAST_ERROR_LIMIT]
 
 
 class EventPoster(Protocol):
@@ -89,7 +113,12 @@ class Snapshot:
 
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> "Snapshot":
+        """Raises ``InvalidSpec`` for a spec the models refuse."""
         metadata = obj["metadata"]
+        try:
+            spec = SuperviselyTaskSpec.model_validate(obj["spec"])
+        except ValidationError as error:
+            raise InvalidSpec(describe_invalid_spec(error)) from None
         return cls(
             resource=ResourceRef(
                 namespace=metadata["namespace"], name=metadata["name"], uid=metadata["uid"]
@@ -99,7 +128,7 @@ class Snapshot:
             resource_version=metadata["resourceVersion"],
             generation=metadata.get("generation", 0),
             finalizers=tuple(metadata.get("finalizers") or ()),
-            spec=SuperviselyTaskSpec.model_validate(obj["spec"]),
+            spec=spec,
             status=SuperviselyTaskStatus.model_validate(obj.get("status") or {}),
         )
 
@@ -184,7 +213,12 @@ class Reconciler:
 
         ``wake`` is called when the remote side changes, so the caller may sleep until then.
         """
-        snapshot = obj if isinstance(obj, Snapshot) else Snapshot.of(obj)
+        try:
+            snapshot = obj if isinstance(obj, Snapshot) else Snapshot.of(obj)
+        except InvalidSpec as error:
+            assert not isinstance(obj, Snapshot)
+            await self._refuse_spec(obj, str(error), logger=logger)
+            raise
         read_version = snapshot.resource_version
         spec, status = snapshot.spec, snapshot.status
         remote: TaskRemote | None = None
@@ -225,6 +259,24 @@ class Reconciler:
             snapshot = await self._act(plan.action, remote, snapshot, logger=logger)
         superseded.discard(snapshot.resource_version)
         return PassResult(plan=plan, snapshot=snapshot, superseded=frozenset(superseded))
+
+    async def _refuse_spec(self, obj: Mapping[str, Any], message: str, *, logger: Logger) -> None:
+        """Say in the status and an Event why nothing is done for this spec."""
+        metadata = obj["metadata"]
+        status = SuperviselyTaskStatus.model_validate(obj.get("status") or {})
+        outcome = apply_invalid_spec(
+            status, message=message, generation=metadata.get("generation", 0), now=self._now()
+        )
+        if outcome.status != status:
+            await self._kube.patch_status(
+                namespace=metadata["namespace"],
+                name=metadata["name"],
+                resource_version=metadata["resourceVersion"],
+                status=merge_patch(status.to_wire(), outcome.status.to_wire()),
+            )
+        for event in outcome.events:
+            logger.warning("%s: %s", event.reason, event.message)
+            self._post_event(obj, event)
 
     def forget(self, resource: ResourceRef) -> None:
         """The resource is gone: nothing remote is watched for it any more."""

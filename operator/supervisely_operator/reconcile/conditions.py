@@ -43,6 +43,7 @@ class Reason:
     EXPIRED: Final = "Expired"
     DELETING: Final = "Deleting"
     STRAY_TASK_STOPPED: Final = "StrayTaskStopped"
+    INVALID_SPEC: Final = "InvalidSpec"
 
 
 def set_condition(

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from supervisely_operator.api import SuperviselyTaskStatus, TaskPhase
-from supervisely_operator.reconcile.conditions import Reason
+from supervisely_operator.reconcile.conditions import SYNCED, Reason
 from supervisely_operator.reconcile.draft import StatusDraft
-from supervisely_operator.reconcile.situation import Event
+from supervisely_operator.reconcile.situation import Event, EventType
 
 
 @dataclass(frozen=True)
@@ -98,4 +98,24 @@ def apply_call_failure(
     """A stop or delete call failed: say so in Synced; the next pass tries again."""
     draft = StatusDraft(before=status, generation=generation, now=now)
     draft.not_synced(failed.reason, failed.message)
+    return Outcome(status=draft.status, events=tuple(draft.events))
+
+
+def apply_invalid_spec(
+    status: SuperviselyTaskStatus, *, message: str, generation: int, now: datetime
+) -> Outcome:
+    """The stored spec breaks rules the API server did not check (its CRD is older than the
+    operator: Helm never upgrades CRDs). Nothing is started or stopped for it until an edit; a
+    Warning when the refusal is new, and ``observedGeneration`` so that only an edit wakes it.
+    """
+    draft = StatusDraft(before=status, generation=generation, now=now)
+    synced = next((c for c in status.conditions if c.type == SYNCED), None)
+    repeated = synced is not None and (synced.reason, synced.message) == (
+        Reason.INVALID_SPEC,
+        message,
+    )
+    draft.not_synced(Reason.INVALID_SPEC, message)
+    if not draft.events and not repeated:
+        draft.event(EventType.WARNING, Reason.INVALID_SPEC, message)
+    draft.update(observed_generation=generation)
     return Outcome(status=draft.status, events=tuple(draft.events))
