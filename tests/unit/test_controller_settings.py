@@ -176,3 +176,35 @@ def test_namespaces_and_peering_narrow_the_scope_and_turn_on_high_availability(
     assert options["namespaces"] == ["ml", "research"]
     assert options["standalone"] is False
     assert options["peering_name"] == "supervisely-operator"
+
+
+@pytest.mark.parametrize(
+    ("grace", "timeout", "refused"),
+    [
+        pytest.param("30", "30", True, id="grace-exactly-the-timeout"),
+        pytest.param("59", "30", True, id="grace-just-short-of-twice"),
+        pytest.param("60", "30", False, id="grace-twice-the-timeout"),
+    ],
+)
+def test_a_grace_shorter_than_twice_the_request_timeout_is_refused(
+    bare_environment: pytest.MonkeyPatch, grace: str, timeout: str, refused: bool
+) -> None:
+    """A start the server holds past the client's timeout may still be carried out: a grace no
+    longer than the timeout would make it a second time (the issue's duplicate tasks)."""
+    bare_environment.setenv("SUPERVISELY_OPERATOR_START_GRACE", grace)
+    bare_environment.setenv("SUPERVISELY_OPERATOR_REQUEST_TIMEOUT", timeout)
+
+    if not refused:
+        assert OperatorSettings().start_grace == float(grace)
+        return
+    with pytest.raises(ValidationError) as raised:
+        OperatorSettings()
+    assert (
+        f"start_grace ({grace} s) must be at least twice request_timeout ({timeout} s): a start "
+        "the server carries out after the client gave up would otherwise be made a second time"
+    ) in str(raised.value)
+
+
+def test_the_default_grace_is_safe_against_the_default_timeout() -> None:
+    settings = OperatorSettings()
+    assert settings.start_grace >= 2 * settings.request_timeout

@@ -47,9 +47,9 @@ FINALIZER: Final = f"{resource.GROUP}/stop-task"
 ANNOTATIONS_PREFIX: Final = resource.GROUP
 STALE_RETRY_DELAY: Final = 0.5
 KUBE_RETRY_DELAY: Final = 2.0
+"""Seconds before a pass is tried again after the Kubernetes API refused or missed a call."""
 INVALID_SPEC_RECHECK: Final = 60.0
 """Seconds a deletion waits for an edit of a spec the operator cannot read, then reads again."""
-"""Seconds before a pass is tried again after the Kubernetes API refused or missed a call."""
 IDLE_RECHECK: Final = 3600.0
 """A resource whose decision waits for nothing (a finished task) is still re-checked this often."""
 

@@ -213,12 +213,14 @@ class Reconciler:
 
         ``wake`` is called when the remote side changes, so the caller may sleep until then.
         """
-        try:
-            snapshot = obj if isinstance(obj, Snapshot) else Snapshot.of(obj)
-        except InvalidSpec as error:
-            assert not isinstance(obj, Snapshot)
-            await self._refuse_spec(obj, str(error), logger=logger)
-            raise
+        if isinstance(obj, Snapshot):
+            snapshot = obj
+        else:
+            try:
+                snapshot = Snapshot.of(obj)
+            except InvalidSpec as error:
+                await self._refuse_spec(obj, str(error), logger=logger)
+                raise
         read_version = snapshot.resource_version
         spec, status = snapshot.spec, snapshot.status
         remote: TaskRemote | None = None
