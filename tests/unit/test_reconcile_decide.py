@@ -17,7 +17,7 @@ from supervisely_operator.api import (
 from supervisely_operator.reconcile.conditions import FAILED, READY, SUCCEEDED, SYNCED, Reason
 from supervisely_operator.reconcile.decide import plan_next_step
 from supervisely_operator.reconcile.launch import launch_hash
-from supervisely_operator.reconcile.outcomes import StartRefused, apply_start_outcome
+from supervisely_operator.reconcile.outcomes import Started, StartRefused, apply_start_outcome
 from supervisely_operator.reconcile.situation import (
     AwaitingObservation,
     DeleteResource,
@@ -580,3 +580,40 @@ def test_a_stray_is_not_stopped_before_supervisely_answers() -> None:
     """No stop on an old list: strays come with a fresh observation only."""
     waiting = situation(status_=running_status(), observation=AwaitingObservation())
     assert plan_next_step(replace(waiting, strays=(STRAY,))).action is None
+
+
+def test_a_refused_start_s_error_is_cleared_once_a_start_goes_through() -> None:
+    """Running with lastError AgentNotRunning beside it read as a current problem."""
+    mark = plan_next_step(situation())
+    refused = apply_start_outcome(
+        mark.status,
+        StartRefused("AgentNotRunning", "Agent 2 is not running", retryable=True),
+        generation=2,
+        now=NOW,
+    ).status
+    assert refused.last_error is not None
+
+    again = plan_next_step(situation(status_=refused, now=NOW + timedelta(minutes=5)))
+    assert isinstance(again.action, StartTask)
+    started = apply_start_outcome(
+        again.status,
+        Started(task_id=8, module_id=101, agent_id=2, session_url="u"),
+        generation=2,
+        now=NOW + timedelta(minutes=5),
+    ).status
+    assert started.last_error is None
+
+
+def test_a_task_s_own_error_stays_beside_its_restart() -> None:
+    """Why the restart happened is kept until a later task succeeds."""
+    failed = running_status(
+        lastError={"reason": "TaskError", "message": "boom", "time": NOW, "taskId": 7}
+    )
+    started = apply_start_outcome(
+        failed,
+        Started(task_id=8, module_id=101, agent_id=None, session_url="u"),
+        generation=2,
+        now=NOW,
+    ).status
+    assert started.last_error is not None
+    assert started.last_error.task_id == 7

@@ -68,7 +68,8 @@ class Condition(CrdModel):
 
 
 class LastError(CrdModel):
-    """The most recent error, kept until a later task succeeds."""
+    """The most recent error: one that refused a start until a start goes through, a task's own
+    error (with its taskId) until a later task succeeds."""
 
     message: str = Field(max_length=32768)
     """What went wrong, with the Supervisely server's own words and the tail of the task's log

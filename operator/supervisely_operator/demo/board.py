@@ -4,6 +4,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
 PHASE_STYLES = {
@@ -54,22 +55,43 @@ class Row:
         return self.phase in ("Succeeded", "Failed", "Running", "Suspended")
 
 
-def render(rows: Sequence[Row], *, title: str) -> Table:
-    """The table for one moment."""
-    table = Table(title=title, expand=False)
-    for column in ("NAME", "PHASE", "EXPECTED", "TASK", "REMOTE", "RESTARTS"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("MESSAGE", overflow="fold")
+COLUMNS = (
+    ("NAME", 20),
+    ("PHASE", 11),
+    ("EXPECTED", 9),
+    ("TASK", 6),
+    ("REMOTE", 9),
+    ("RESTARTS", 8),
+)
+"""Every column but the message, with the most it takes (its cells are cut beyond that)."""
+NARROW_COLUMNS = ("NAME", "PHASE", "TASK", "RESTARTS")
+"""What a terminal under ``WIDE`` columns shows besides the message (the ✓ stands for
+EXPECTED, the phase for REMOTE)."""
+WIDE = 100
+MESSAGE_MIN_WIDTH = 24
+"""The message keeps this many columns on a narrow terminal; the others give way first."""
+
+
+def render(rows: Sequence[Row], *, title: str, width: int) -> Table:
+    """The table for one moment, for a terminal ``width`` columns wide: one line per resource,
+    long cells cut with an ellipsis (a folded message made each row as tall as its text)."""
+    shown = [(name, most) for name, most in COLUMNS if width >= WIDE or name in NARROW_COLUMNS]
+    table = Table(title=title, expand=True, box=box.SIMPLE_HEAD, pad_edge=False, width=width)
+    for name, most in shown:
+        table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=most)
+    table.add_column(
+        "MESSAGE", no_wrap=True, overflow="ellipsis", min_width=MESSAGE_MIN_WIDTH, ratio=1
+    )
     for row in rows:
         style = PHASE_STYLES.get(row.phase, "")
         mark = " ✓" if row.settled else ""
-        table.add_row(
-            row.name,
-            f"[{style}]{row.phase}[/{style}]{mark}" if style else row.phase,
-            row.expected or "-",
-            row.task_id,
-            row.remote_status,
-            str(row.restarts),
-            row.message[:80],
-        )
+        cells = {
+            "NAME": row.name,
+            "PHASE": f"[{style}]{row.phase}[/{style}]{mark}" if style else f"{row.phase}{mark}",
+            "EXPECTED": row.expected or "-",
+            "TASK": row.task_id,
+            "REMOTE": row.remote_status,
+            "RESTARTS": str(row.restarts),
+        }
+        table.add_row(*(cells[name] for name, _ in shown), row.message)
     return table

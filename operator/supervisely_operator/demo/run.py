@@ -161,9 +161,8 @@ def _watch(cluster: ClusterAccess, options: DemoOptions, console: Console) -> li
         while time.monotonic() - began < options.timeout:
             rows = _rows(cluster, options.namespace)
             elapsed = time.monotonic() - began
-            live.update(
-                render(rows, title=f"SuperviselyTasks in {options.namespace} ({elapsed:.0f} s)")
-            )
+            title = f"SuperviselyTasks in {options.namespace} ({elapsed:.0f} s)"
+            live.update(render(rows, title=title, width=console.width))
             if rows and all(row.settled for row in rows):
                 settled_since = settled_since or time.monotonic()
                 if time.monotonic() - settled_since >= 2.0:

@@ -152,6 +152,7 @@ def _settle_start_request(draft: _Draft) -> Plan | None:
             agent_id=task.agent_id,
             module_id=situation.spec.module_id,
         )
+        draft.start_went_through()
         draft.event(
             EventType.NORMAL,
             Reason.ADOPTED,

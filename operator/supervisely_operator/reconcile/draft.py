@@ -104,6 +104,15 @@ class StatusDraft:
         if was_synced:
             self.event(EventType.WARNING, reason, message)
 
+    def start_went_through(self) -> None:
+        """A task exists for the start: an error that refused an earlier start (no task id: an
+        agent not running, an outage, a refused token) is over, and ``lastError`` no longer
+        shows it beside a running task. A task's own error stays until a later task succeeds.
+        """
+        error = self.status.last_error
+        if error is not None and error.task_id is None:
+            self.update(last_error=None)
+
     def record_error(
         self,
         *,

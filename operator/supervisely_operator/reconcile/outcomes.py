@@ -73,6 +73,7 @@ def apply_start_outcome(
             finished_at=None,
             remote_status="queued",
         )
+        draft.start_went_through()
         message = f"Started Supervisely task {outcome.task_id} (module {outcome.module_id})"
         draft.enter(TaskPhase.QUEUED, Reason.STARTED, message)
         draft.synced()
