@@ -2,7 +2,8 @@
 
 A handler exception that kopf caught and retried leaves only an ERROR line and a traceback:
 the test may still pass on the retry. Every e2e and integration test therefore reads the log it
-produced, and an ERROR line or a traceback the test did not declare with
+produced (log files through ``supervisely_operator.demo.process.log_errors``, in-process records
+through :func:`record_errors`), and an ERROR line or a traceback the test did not declare with
 ``@pytest.mark.expected_log_errors(pattern, ...)`` fails it.
 """
 
@@ -13,32 +14,11 @@ from collections.abc import Iterable, Sequence
 import pytest
 
 MARKER = "expected_log_errors"
-_ERROR_RECORD = re.compile(r"^\[[^\]]+\] \S+\s+\[(?:ERROR|CRITICAL)\s*\]")
-_ANY_RECORD = re.compile(r"^\[\d{4}-\d\d-\d\d [^\]]+\] \S+\s+\[[A-Z]+\s*\]")
-_TRACEBACK = "Traceback (most recent call last)"
 
 
 def expected_patterns(item: pytest.Item) -> list[re.Pattern[str]]:
     """The patterns a test declared for the errors it causes on purpose."""
     return [re.compile(pattern) for marker in item.iter_markers(MARKER) for pattern in marker.args]
-
-
-def log_file_errors(text: str) -> list[str]:
-    """Each ERROR record of a log in kopf's full format, with the lines that follow it (its
-    traceback), and any traceback outside a record (a crash), one text each."""
-    entries: list[list[str]] = []
-    inside_error = False
-    for line in text.splitlines():
-        if _ANY_RECORD.match(line):
-            inside_error = bool(_ERROR_RECORD.match(line))
-            if inside_error:
-                entries.append([line])
-        elif inside_error:
-            entries[-1].append(line)
-        elif line.startswith(_TRACEBACK):
-            inside_error = True
-            entries.append([line])
-    return ["\n".join(entry) for entry in entries]
 
 
 def record_errors(records: Iterable[logging.LogRecord]) -> list[str]:

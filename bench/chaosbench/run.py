@@ -14,7 +14,6 @@ marker, so names its resource's uid) and timelines, and the API server's objects
 import asyncio
 import itertools
 import random
-import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from typing import Any, Final
 import httpx
 
 from supervisely_operator.api import resource
-from supervisely_operator.demo.process import OperatorProcess
+from supervisely_operator.demo.process import OperatorProcess, log_errors
 from supervisely_operator.reconcile.launch import marker_in, marker_owner
 from supervisely_operator.simulator import Scenario
 
@@ -396,18 +395,9 @@ async def _check(
     leaks = [where for where, text in texts if token in text]
     report.violations += [f"the API token appears in {where}" for where in leaks]
     report.violations += [
-        f"the operator logged: {line[:300]}" for line in errors_in(operator.log())
+        f"the operator logged: {entry[:300]}" for entry in log_errors(operator.log())
     ]
     log(f"  checked {len(tasks)} tasks of {len(fleet)} resources")
-
-
-ERROR_LINE: Final = re.compile(r"\] \S+\s+\[(?:ERROR|CRITICAL)\s*\]|^Traceback \(most recent")
-
-
-def errors_in(log: str) -> list[str]:
-    """ERROR records and tracebacks in the operator's log: faults are expected and must be
-    handled, so any of these is a bug (a handler exception that kopf retried, say)."""
-    return [line for line in log.splitlines() if ERROR_LINE.search(line)]
 
 
 def find_violations(

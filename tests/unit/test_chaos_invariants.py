@@ -8,7 +8,6 @@ from chaosbench.run import (
     SERVE,
     RemoteRecord,
     Tracked,
-    errors_in,
     find_violations,
     tasks_of,
 )
@@ -83,16 +82,3 @@ def test_records_are_read_from_the_simulator_s_tasks_and_timelines() -> None:
         }
     ]
     assert tasks_of(rendered, timelines) == [RemoteRecord(7, "u-a", "stopped", at(0), at(3))]
-
-
-def test_error_records_and_tracebacks_in_the_log_are_found() -> None:
-    log = (
-        "[2026-12-03 11:26:34,696] kopf.objects         [INFO    ] [ml/a] Started: task 1\n"
-        "[2026-12-03 11:26:35,001] kopf.objects         [ERROR   ] [ml/a] Handler failed\n"
-        "Traceback (most recent call last):\n"
-        "[2026-12-03 11:26:36,000] kopf.objects         [WARNING ] [ml/a] Unavailable: ERROR\n"
-    )
-    assert errors_in(log) == [
-        "[2026-12-03 11:26:35,001] kopf.objects         [ERROR   ] [ml/a] Handler failed",
-        "Traceback (most recent call last):",
-    ]

@@ -3,7 +3,8 @@
 import logging
 import re
 
-from operator_log import log_file_errors, record_errors
+from operator_log import record_errors
+from supervisely_operator.demo.process import log_errors
 
 KOPF_LOG = """\
 [2026-12-03 11:26:34,696] kopf._core.reactor.r [DEBUG   ] Starting Kopf 1.45.2.
@@ -21,7 +22,7 @@ RuntimeError: the process died
 
 
 def test_each_error_record_comes_with_its_traceback_and_nothing_else() -> None:
-    entries = log_file_errors(KOPF_LOG)
+    entries = log_errors(KOPF_LOG)
 
     assert len(entries) == 3
     assert entries[0].splitlines()[0].endswith("failed with an exception. Will retry.")

@@ -6,6 +6,7 @@ faked by whoever runs it. ``kill`` is a SIGKILL, as a crashed pod would get.
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,6 +19,31 @@ import httpx
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
+_ERROR_RECORD = re.compile(r"^\[[^\]]+\] \S+\s+\[(?:ERROR|CRITICAL)\s*\]")
+_ANY_RECORD = re.compile(r"^\[\d{4}-\d\d-\d\d [^\]]+\] \S+\s+\[[A-Z]+\s*\]")
+_TRACEBACK = "Traceback (most recent call last)"
+
+
+def log_errors(text: str) -> list[str]:
+    """Each ERROR record of a log in kopf's full format, with the lines that follow it (its
+    traceback), and any traceback outside a record (a crash), one text each.
+
+    The tests and the chaos run read the operator's log with this: a handler exception that
+    kopf caught and retried leaves nothing else behind.
+    """
+    entries: list[list[str]] = []
+    inside_error = False
+    for line in text.splitlines():
+        if _ANY_RECORD.match(line):
+            inside_error = bool(_ERROR_RECORD.match(line))
+            if inside_error:
+                entries.append([line])
+        elif inside_error:
+            entries[-1].append(line)
+        elif line.startswith(_TRACEBACK):
+            inside_error = True
+            entries.append([line])
+    return ["\n".join(entry) for entry in entries]
 
 
 def free_port() -> int:

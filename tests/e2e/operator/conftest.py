@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from operator_log import fail_on_unexpected, log_file_errors
+from operator_log import fail_on_unexpected
+from supervisely_operator.demo.process import log_errors
 from supervisely_operator.devcluster.access import ClusterAccess
 from supervisely_operator.simulator import Scenario
 from supervisely_operator.simulator.runner import ThreadedSimulator
@@ -37,9 +38,7 @@ def _no_unexpected_errors_logged(request: pytest.FixtureRequest, tmp_path: Path)
     did not declare: a handler exception that kopf retried is a bug even when the test passes."""
     yield
     entries = [
-        entry
-        for log in sorted(tmp_path.glob("*.log"))
-        for entry in log_file_errors(log.read_text())
+        entry for log in sorted(tmp_path.glob("*.log")) for entry in log_errors(log.read_text())
     ]
     fail_on_unexpected(entries, request.node, where=f"the operator logs in {tmp_path}")
 
