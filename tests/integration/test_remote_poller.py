@@ -103,12 +103,30 @@ async def seen_until(
     return await asyncio.wait_for(settled(), timeout=5)
 
 
+async def started_and_seen(
+    remote: SuperviselyRemote,
+    name: str,
+    *,
+    until: Callable[[Observation], bool] = lambda o: isinstance(o, TaskSeen),
+) -> tuple[Resource, int, Watch]:
+    """A resource with a started task, watched until an observation ``until`` holds."""
+    resource = Resource(name)
+    task_id = await start(remote, resource)
+    watch = resource.watch(task_id=task_id, since=None)
+    await seen_until(remote, resource, watch, until)
+    return resource, task_id, watch
+
+
 def marker_of(resource: Resource, attempt: int) -> str:
     return f"supervisely-operator:{resource.ref.uid}:{attempt}"
 
 
 def status_of(observation: Observation) -> RemoteStatus | None:
     return observation.task.status if isinstance(observation, TaskSeen) else None
+
+
+def is_queued(observation: Observation) -> bool:
+    return status_of(observation) is RemoteStatus.QUEUED
 
 
 async def test_one_list_serves_every_resource_of_the_workspace(
@@ -164,10 +182,7 @@ async def test_a_list_older_than_the_last_action_never_says_the_task_is_gone(
 async def test_a_task_that_left_the_live_list_is_asked_for_once(
     remote: SuperviselyRemote, simulator: Simulator
 ) -> None:
-    resource = Resource("ends")
-    task_id = await start(remote, resource)
-    watch = resource.watch(task_id=task_id, since=None)
-    await seen_until(remote, resource, watch, lambda o: status_of(o) is RemoteStatus.QUEUED)
+    resource, task_id, watch = await started_and_seen(remote, "ends", until=is_queued)
 
     simulator.force_task(task_id, "error")
     ended = await seen_until(remote, resource, watch, lambda o: status_of(o) is RemoteStatus.ERROR)
@@ -183,10 +198,7 @@ async def test_a_task_that_left_the_live_list_is_asked_for_once(
 async def test_a_task_the_operator_stopped_needs_no_info_call(
     remote: SuperviselyRemote, simulator: Simulator, fake_clock: FakeClock
 ) -> None:
-    resource = Resource("stopped")
-    task_id = await start(remote, resource)
-    watch = resource.watch(task_id=task_id, since=None)
-    await seen_until(remote, resource, watch, lambda o: status_of(o) is RemoteStatus.QUEUED)
+    resource, task_id, watch = await started_and_seen(remote, "stopped", until=is_queued)
 
     assert await remote.stop(task_id, resource=resource.ref) is None
     fake_clock.advance(5)  # terminating -> stopped
@@ -201,10 +213,7 @@ async def test_a_task_the_operator_stopped_needs_no_info_call(
 async def test_a_task_that_no_longer_exists_is_gone(
     remote: SuperviselyRemote, simulator: Simulator
 ) -> None:
-    resource = Resource("lost")
-    task_id = await start(remote, resource)
-    watch = resource.watch(task_id=task_id, since=None)
-    await seen_until(remote, resource, watch, lambda o: status_of(o) is RemoteStatus.QUEUED)
+    resource, task_id, watch = await started_and_seen(remote, "lost", until=is_queued)
 
     simulator.delete_task(task_id)
 
@@ -255,10 +264,7 @@ async def test_an_unknown_marker_is_not_found_only_in_a_list_taken_after_the_req
 async def test_the_poller_stops_with_its_last_resource_and_starts_with_the_next(
     remote: SuperviselyRemote, simulator: Simulator
 ) -> None:
-    resource = Resource("only")
-    task_id = await start(remote, resource)
-    watch = resource.watch(task_id=task_id, since=None)
-    await seen_until(remote, resource, watch, lambda o: isinstance(o, TaskSeen))
+    resource, _, watch = await started_and_seen(remote, "only")
 
     remote.forget(resource.ref)
     await asyncio.sleep(0.05)
@@ -284,10 +290,7 @@ async def test_no_task_means_nothing_to_observe_and_no_call(
 async def test_a_failing_list_reports_supervisely_unavailable_then_recovers(
     remote: SuperviselyRemote, simulator: Simulator
 ) -> None:
-    resource = Resource("outage")
-    task_id = await start(remote, resource)
-    watch = resource.watch(task_id=task_id, since=None)
-    await seen_until(remote, resource, watch, lambda o: isinstance(o, TaskSeen))
+    resource, _, watch = await started_and_seen(remote, "outage")
 
     simulator.inject_fault("tasks.list", status=503, times=1000)
     unavailable = await seen_until(
@@ -388,10 +391,7 @@ async def test_a_late_start_is_reported_as_a_stray_until_it_is_asked_to_stop(
 async def test_a_list_refused_with_retry_after_passes_the_pause_on_and_keeps_to_it(
     remote: SuperviselyRemote, simulator: Simulator
 ) -> None:
-    resource = Resource("throttled")
-    task_id = await start(remote, resource)
-    watch = resource.watch(task_id=task_id, since=None)
-    await seen_until(remote, resource, watch, lambda o: isinstance(o, TaskSeen))
+    resource, _, watch = await started_and_seen(remote, "throttled")
 
     simulator.inject_fault("tasks.list", status=429, retry_after=2, times=1)
     unavailable = await seen_until(

@@ -113,6 +113,7 @@ class DevCluster:
         self._processes: list[ManagedProcess] = []
         self._front: FrontThread | None = None
         self._ports: Ports | None = None
+        self._ssl_context: ssl.SSLContext | None = None
         self._started = False
         self._workdir_in_use = False
         self.workdir = pathlib.Path()
@@ -196,7 +197,7 @@ class DevCluster:
         self._ports = ports
         self._spawn_etcd(binaries=binaries, ports=ports)
         self._spawn_apiserver(binaries=binaries, ports=ports, certs=certs)
-        ssl_context = client_ssl_context(
+        ssl_context = self._ssl_context = client_ssl_context(
             ca_cert=str(certs.ca_cert),
             client_cert=str(certs.client_cert),
             client_key=str(certs.client_key),
@@ -291,29 +292,21 @@ class DevCluster:
                 )
             time.sleep(READY_POLL_INTERVAL)
 
-    def restart_apiserver(self, *, down_for: float = 0.0) -> float:
+    def restart_apiserver(self, *, down_for: float = 0.0) -> None:
         """Stop the API server, keep it down ``down_for`` seconds, start it again on its port.
 
         etcd keeps the data and the front keeps its port, so clients see an outage and then the
-        same cluster, as when a control plane node restarts. Returns the seconds it was down.
+        same cluster, as when a control plane node restarts.
         """
-        if self._ports is None or self.certs is None:
+        if self._ports is None or self.certs is None or self._ssl_context is None:
             raise RuntimeError("the DevCluster is not started")
-        began = time.monotonic()
         apiserver = next(p for p in self._processes if p.name == "apiextensions-apiserver")
         apiserver.stop(grace=1.0)  # it drains for seconds after SIGTERM; a crash is abrupter
         self._processes.remove(apiserver)
         time.sleep(down_for)
         binaries = self._binaries or resolve_binaries()
         self._spawn_apiserver(binaries=binaries, ports=self._ports, certs=self.certs)
-        self._wait_ready(
-            ssl_context=client_ssl_context(
-                ca_cert=str(self.certs.ca_cert),
-                client_cert=str(self.certs.client_cert),
-                client_key=str(self.certs.client_key),
-            )
-        )
-        return time.monotonic() - began
+        self._wait_ready(ssl_context=self._ssl_context)
 
     def stop(self) -> None:
         """Stop the front, the API server and etcd (in that order); clean the workdir.

@@ -102,19 +102,15 @@ async def handle_api_call(request: web.Request) -> web.StreamResponse:
             request, state=state, method=method, body=body, body_problem=body_problem, fault=fault
         )
     dropped = fault is not None and fault.drop
-    state.recorder.add(
-        CallRecord(
-            seq=seq,
-            timestamp=timestamp,
-            method=method,
-            http_method=request.method,
-            path=request.path,
-            query=redact(dict(request.query), secret=state.token.value),
-            body=redact(body, secret=state.token.value),
-            status=None if dropped else reply.status,
-            token_valid=token_valid,
-            fault=None if fault is None else fault.describe(),
-        )
+    _record(
+        request,
+        state=state,
+        seq=seq,
+        timestamp=timestamp,
+        body=body,
+        status=None if dropped else reply.status,
+        token_valid=token_valid,
+        fault=fault,
     )
     logger.info(
         "%s %s -> %s%s",
@@ -128,6 +124,34 @@ async def handle_api_call(request: web.Request) -> web.StreamResponse:
     return web.json_response(reply.body, status=reply.status, headers=reply.headers)
 
 
+def _record(
+    request: web.Request,
+    *,
+    state: SimulatorState,
+    seq: int,
+    timestamp: str,
+    body: Any,
+    status: int | None,
+    token_valid: bool,
+    fault: FaultSpec | None = None,
+) -> None:
+    """Add the call to the record, the token redacted from its query and body."""
+    state.recorder.add(
+        CallRecord(
+            seq=seq,
+            timestamp=timestamp,
+            method=request.match_info["method"],
+            http_method=request.method,
+            path=request.path,
+            query=redact(dict(request.query), secret=state.token.value),
+            body=redact(body, secret=state.token.value),
+            status=status,
+            token_valid=token_valid,
+            fault=None if fault is None else fault.describe(),
+        )
+    )
+
+
 def _refused_as_too_large(
     request: web.Request, *, state: SimulatorState, seq: int, timestamp: str, token_valid: bool
 ) -> web.StreamResponse:
@@ -135,18 +159,14 @@ def _refused_as_too_large(
     fault or method applies."""
     method = request.match_info["method"]
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    state.recorder.add(
-        CallRecord(
-            seq=seq,
-            timestamp=timestamp,
-            method=method,
-            http_method=request.method,
-            path=request.path,
-            query=redact(dict(request.query), secret=state.token.value),
-            body=None,
-            status=status,
-            token_valid=token_valid,
-        )
+    _record(
+        request,
+        state=state,
+        seq=seq,
+        timestamp=timestamp,
+        body=None,
+        status=status,
+        token_valid=token_valid,
     )
     logger.info(
         "%s %s -> %d (body over %d bytes)",

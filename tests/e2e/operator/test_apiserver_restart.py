@@ -40,8 +40,7 @@ def test_an_api_server_restart_is_ridden_out_with_one_warning_per_outage(
         what="train started",
     )
 
-    down = cluster.restart_apiserver(down_for=3.0)
-    assert down >= 3.0
+    cluster.restart_apiserver(down_for=3.0)
 
     tasks.apply("serve-c", SERVE)
     for name in ("serve-a", "serve-b", "serve-c"):
