@@ -65,8 +65,13 @@ def running_status(task_id: int = 7, **fields: Any) -> SuperviselyTaskStatus:
     return status(**{**base, **fields})
 
 
-def seen(task_id: int = 7, remote: RemoteStatus | None = RemoteStatus.STARTED) -> TaskSeen:
-    return TaskSeen(RemoteTask(task_id=task_id, status=remote, raw_status=str(remote or "odd")))
+def seen(
+    task_id: int = 7, remote: RemoteStatus | None = RemoteStatus.STARTED, *, ready: bool = True
+) -> TaskSeen:
+    """The task as the poller reports it; a started app answers is_ready unless ``ready``."""
+    return TaskSeen(
+        RemoteTask(task_id=task_id, status=remote, raw_status=str(remote or "odd"), ready=ready)
+    )
 
 
 def situation(

@@ -1,5 +1,6 @@
 """Names of the SuperviselyTask resource, in one place so the CRD, operator and tests agree."""
 
+from collections.abc import Mapping
 from typing import Final
 
 GROUP: Final = "supervisely.com"
@@ -12,3 +13,17 @@ SINGULAR: Final = "superviselytask"
 SHORT_NAMES: Final = ("slytask",)
 CATEGORIES: Final = ("supervisely",)
 CRD_NAME: Final = f"{PLURAL}.{GROUP}"
+
+# Annotations: requests that must not drift from Git (an Argo CD action sets them), and the
+# pause switch. Each request is acted on once per value; status records the value it answered.
+RESTART_ANNOTATION: Final = f"{GROUP}/restart-requested-at"
+"""Start a new task now (stopping the current one), once per value."""
+REFRESH_ANNOTATION: Final = f"{GROUP}/refresh-requested-at"
+"""Reconcile and look at Supervisely now, once per value."""
+PAUSED_ANNOTATION: Final = f"{GROUP}/paused"
+""""true": the operator leaves the resource alone (no calls, no writes) until it is removed."""
+
+
+def is_paused(annotations: Mapping[str, str] | None) -> bool:
+    """Whether the paused annotation says so (exactly "true", as Crossplane reads its own)."""
+    return (annotations or {}).get(PAUSED_ANNOTATION) == "true"

@@ -7,7 +7,8 @@ Field docstrings become the CRD's descriptions (``kubectl explain``), so they sp
 """
 
 import enum
-from typing import Annotated, Any
+import re
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -27,6 +28,10 @@ GIT_REF_FORBIDDEN_PATTERN = r"[\x00-\x20\x7f~^:?*\[\\]"
 ONE_VISIBLE_LINE_PATTERN = r"[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*"
 
 PositiveId = Annotated[int, Field(ge=1)]
+
+#: The failure reasons a failure rule may match on (declared with the others in
+#: reconcile/conditions.py; the API layer names them here because it imports nothing above it).
+FailureReason = Literal["TaskError", "TaskLost", "StoppedExternally", "StartDeadlineExceeded"]
 
 AppSlug = Annotated[
     str,
@@ -109,6 +114,101 @@ class DeletionPolicy(enum.StrEnum):
     ORPHAN = "Orphan"
 
 
+class ManagementPolicy(enum.StrEnum):
+    """How much the operator may do to the remote task (as Crossplane's management policies)."""
+
+    FULL = "Full"
+    OBSERVE_ONLY = "ObserveOnly"
+
+
+class Readiness(enum.StrEnum):
+    """When a running task counts as Ready."""
+
+    APP_READY = "AppReady"
+    TASK_STARTED = "TaskStarted"
+
+
+class FailureAction(enum.StrEnum):
+    """What a failure rule does with a task that ended in failure (podFailurePolicy's words)."""
+
+    FAIL = "Fail"
+    COUNT = "Count"
+    IGNORE = "Ignore"
+
+
+class FailedStatus(enum.StrEnum):
+    """Remote statuses a failed task can end in."""
+
+    ERROR = "error"
+    STOPPED = "stopped"
+
+
+def _compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
+
+
+RegularExpression = Annotated[
+    str,
+    Field(min_length=1, max_length=1024),
+    # CEL's matches() compiles its argument with RE2 and fails on a broken pattern; that
+    # failure is the refusal (the API server adds RE2's own words, e.g. "missing closing )").
+    FieldRule(
+        cel="type(''.matches(self)) == bool",
+        message="must be a regular expression in RE2 syntax (no lookarounds or backreferences)",
+        holds=_compiles,
+    ),
+]
+
+
+class FailureRule(CrdModel):
+    """One rule of failureRules: which failures it matches, and what to do with them.
+
+    Every matcher that is set must match; a rule sets at least one.
+    """
+
+    action: FailureAction
+    """Fail: the resource fails now. Count: restart and count it against backoff.limit. Ignore:
+    restart without counting (e.g. a lost agent)."""
+
+    on_remote_status: list[FailedStatus] | None = Field(default=None, min_length=1, max_length=2)
+    """Match a task that ended in one of these Supervisely statuses (error, stopped)."""
+
+    on_reason: list[FailureReason] | None = Field(default=None, min_length=1, max_length=8)
+    """Match these failure reasons: TaskError, TaskLost, StoppedExternally,
+    StartDeadlineExceeded."""
+
+    on_message: RegularExpression | None = None
+    """Match when the failure's message (lastError's, without the log) contains a match."""
+
+    on_log_line: RegularExpression | None = None
+    """Match when one of the task's last log lines (the operator's log tail) contains a match:
+    e.g. "CUDA out of memory"."""
+
+    cross_field_rules = (
+        Rule["FailureRule"](
+            cel=(
+                "has(self.onRemoteStatus) || has(self.onReason) || has(self.onMessage)"
+                " || has(self.onLogLine)"
+            ),
+            message="a failure rule needs at least one of onRemoteStatus, onReason, onMessage "
+            "and onLogLine",
+            holds=lambda rule: any(
+                matcher is not None
+                for matcher in (
+                    rule.on_remote_status,
+                    rule.on_reason,
+                    rule.on_message,
+                    rule.on_log_line,
+                )
+            ),
+        ),
+    )
+
+
 class KubernetesSettings(CrdModel):
     """Resource limits for the app's pod on a Kubernetes-backed agent.
 
@@ -188,11 +288,21 @@ class SecretReference(CrdModel):
 
 
 def _exactly_one_app(spec: "SuperviselyTaskSpec") -> bool:
+    if spec.management_policy is ManagementPolicy.OBSERVE_ONLY:
+        return spec.module_id is None or spec.app_slug is None
     return (spec.module_id is None) != (spec.app_slug is None)
 
 
 def _branch_is_named(spec: "SuperviselyTaskSpec") -> bool:
     return not spec.is_branch or spec.app_version is not None
+
+
+def _observing_names_a_task(spec: "SuperviselyTaskSpec") -> bool:
+    return spec.management_policy is ManagementPolicy.FULL or spec.adopt_task_id is not None
+
+
+def _observing_never_suspends(spec: "SuperviselyTaskSpec") -> bool:
+    return spec.management_policy is ManagementPolicy.FULL or not spec.suspend
 
 
 def _one_task_per_resource(spec: "SuperviselyTaskSpec") -> bool:
@@ -287,11 +397,62 @@ class SuperviselyTaskSpec(CrdModel):
     """Secret with the Supervisely SERVER_ADDRESS and API_TOKEN for this task. Unset: the
     operator's own credentials."""
 
+    management_policy: ManagementPolicy = ManagementPolicy.FULL
+    """Full: the operator starts, restarts and stops the task as this spec says. ObserveOnly:
+    it mirrors the task adoptTaskId names into the status and never starts, stops or restarts
+    anything (not even on deletion)."""
+
+    adopt_task_id: PositiveId | None = None
+    """Take over this existing Supervisely task instead of starting one, e.g. to move a running
+    session under GitOps. Read while the resource has no task yet (ObserveOnly: always). The
+    task must be in workspaceId and not belong to another SuperviselyTask."""
+
+    readiness: Readiness = Readiness.APP_READY
+    """When a running task is Ready. AppReady: once the app answers the SDK's is_ready
+    (tasks.request.direct), as serving apps do when their model is loaded. TaskStarted: as soon
+    as Supervisely reports it started (for apps that do not answer is_ready)."""
+
+    start_deadline_seconds: int | None = Field(default=None, ge=1)
+    """Longest time a task may stay queued, starting or not ready, counted from its start; when
+    exceeded the operator stops it and handles it as an error (reason StartDeadlineExceeded)
+    under restartPolicy and failureRules."""
+
+    failure_rules: list[FailureRule] = Field(default_factory=list, max_length=16)
+    """Ordered rules for a task that ended in failure; the first that matches decides: fail now,
+    restart and count it, or restart without counting. No match: restartPolicy and backoff
+    decide, as without rules."""
+
+    poll_interval_seconds: int | None = Field(default=None, ge=1, le=3600)
+    """Look at this resource's task at least this often. Unset: the operator's poll interval.
+    The workspace's shared list is taken as often as its most eager resource asks."""
+
     cross_field_rules = (
         Rule["SuperviselyTaskSpec"](
-            cel="has(self.moduleId) != has(self.appSlug)",
-            message="set exactly one of moduleId and appSlug",
+            cel=(
+                "(has(self.managementPolicy) && self.managementPolicy == 'ObserveOnly')"
+                " ? !(has(self.moduleId) && has(self.appSlug))"
+                " : has(self.moduleId) != has(self.appSlug)"
+            ),
+            message="set exactly one of moduleId and appSlug (with ObserveOnly: at most one)",
             holds=_exactly_one_app,
+        ),
+        Rule["SuperviselyTaskSpec"](
+            cel=(
+                "!has(self.managementPolicy) || self.managementPolicy == 'Full'"
+                " || has(self.adoptTaskId)"
+            ),
+            message="managementPolicy ObserveOnly needs adoptTaskId: the task to observe",
+            field_path=".adoptTaskId",
+            holds=_observing_names_a_task,
+        ),
+        Rule["SuperviselyTaskSpec"](
+            cel=(
+                "!has(self.managementPolicy) || self.managementPolicy == 'Full'"
+                " || !has(self.suspend) || !self.suspend"
+            ),
+            message="managementPolicy ObserveOnly cannot suspend: the operator stops nothing",
+            field_path=".suspend",
+            holds=_observing_never_suspends,
         ),
         Rule["SuperviselyTaskSpec"](
             cel=(

@@ -10,6 +10,7 @@ from datetime import datetime
 from pydantic import Field
 
 from supervisely_operator.api.base import CrdModel
+from supervisely_operator.api.spec import FailureAction
 
 #: How many earlier task ids a resource remembers; bounded so the object stays small.
 PREVIOUS_TASK_IDS_LIMIT = 10
@@ -88,6 +89,14 @@ class LastError(CrdModel):
     """How long Supervisely asked to be left alone (its Retry-After); the next attempt waits at
     least this long."""
 
+    failure_action: FailureAction | None = None
+    """What the operator does about this failure under restartPolicy OnError: Count (restart,
+    counted), Ignore (restart, not counted) or Fail."""
+
+    failure_rule: int | None = Field(None, ge=1)
+    """The failure rule (1 for the first of spec.failureRules) that chose failureAction; unset
+    when no rule matched and the default, Count, applies."""
+
 
 class StartRequest(CrdModel):
     """A start the operator is about to make, recorded before the call to Supervisely.
@@ -142,6 +151,14 @@ class SuperviselyTaskStatus(CrdModel):
 
     start_request: StartRequest | None = None
     """Set while a start is in flight; cleared once its task id is recorded."""
+
+    restart_request_handled: str | None = Field(default=None, max_length=256)
+    """The last value of the supervisely.com/restart-requested-at annotation the operator acted
+    on; a new value restarts the task once."""
+
+    refresh_handled: str | None = Field(default=None, max_length=256)
+    """The last value of the supervisely.com/refresh-requested-at annotation the operator
+    honoured with a pass and a fresh look at Supervisely."""
 
     restarts: int = Field(default=0, ge=0)
     """Tasks the operator started after an earlier one ended in error."""

@@ -20,6 +20,12 @@ from typing import Any, Final, cast
 import kopf
 
 from supervisely_operator.api import resource
+from supervisely_operator.api.resource import (
+    PAUSED_ANNOTATION,
+    REFRESH_ANNOTATION,
+    RESTART_ANNOTATION,
+    is_paused,
+)
 from supervisely_operator.controller.credentials import ClientPool, Credentials
 from supervisely_operator.controller.kube import (
     KubeApi,
@@ -226,6 +232,13 @@ async def keep_in_sync(
     previous: PassResult | None = None
     while not stopped:
         wakeup.clear()
+        if is_paused(body.metadata.annotations):
+            pause(memo, _ref(body), logger)
+            previous = None
+            await _sleep(stopped, wakeup, IDLE_RECHECK)  # unpausing wakes it
+            due = loop.time()
+            continue
+        unpause(memo, logger)
         metrics.poll_lag.observe(max(0.0, loop.time() - due))
         try:
             result = await run_pass(memo, body, deleting=False, logger=logger, previous=previous)
@@ -244,6 +257,22 @@ async def keep_in_sync(
         due = loop.time() + delay
         await _sleep(stopped, wakeup, delay)
         due = min(due, loop.time())  # woken early by a change: the pass is due now
+
+
+def pause(memo: kopf.Memo, ref: ResourceRef, logger: Logger) -> None:
+    """Leave a paused resource alone: its task is no longer watched and nothing is written;
+    the first pass after unpausing starts from the status as it was."""
+    if not memo.get("paused"):
+        memo["paused"] = True
+        memo.reconciler.forget(ref)
+        logger.info("Paused (%s): the operator leaves this resource alone", PAUSED_ANNOTATION)
+
+
+def unpause(memo: kopf.Memo, logger: Logger) -> None:
+    """The pause annotation is gone (or not "true" any more)."""
+    if memo.get("paused"):
+        memo["paused"] = False
+        logger.info("Unpaused: reconciling again")
 
 
 def next_pass_in(plan: Plan | None) -> float:
@@ -286,9 +315,27 @@ async def wake_on_change(body: kopf.Body, memo: kopf.Memo, type: str | None, **_
     if type == "DELETED":  # gone, whether or not our finalizer saw it go
         memo.reconciler.forget(_ref(body))
         return
-    observed = (body.get("status") or {}).get("observedGeneration")
-    if observed != body.metadata.get("generation") or body.metadata.get("deletionTimestamp"):
+    if wants_a_pass(body, paused=bool(memo.get("paused"))):
         wakeup_of(memo).set()
+
+
+def wants_a_pass(body: Mapping[str, Any], *, paused: bool) -> bool:
+    """A spec edit, a deletion, a restart or refresh request not answered yet, or a change of
+    the pause switch; not our own status writes, which would wake every object on each."""
+    metadata = body.get("metadata") or {}
+    status = body.get("status") or {}
+    annotations = metadata.get("annotations") or {}
+    if is_paused(annotations) != paused:
+        return True
+    asked = (
+        (annotations.get(RESTART_ANNOTATION), status.get("restartRequestHandled")),
+        (annotations.get(REFRESH_ANNOTATION), status.get("refreshHandled")),
+    )
+    return (
+        status.get("observedGeneration") != metadata.get("generation")
+        or bool(metadata.get("deletionTimestamp"))
+        or any(value is not None and value != handled for value, handled in asked)
+    )
 
 
 @kopf.on.delete(*RESOURCE, registry=registry, backoff=2)
@@ -304,30 +351,38 @@ async def stop_before_deletion(body: kopf.Body, memo: kopf.Memo, logger: Logger,
     ref = _ref(body)
     while True:
         wakeup.clear()
-        try:
-            result = await run_pass(memo, obj, deleting=True, logger=logger)
-        except ObjectGone:
-            break
-        except KubeRefused:
-            await asyncio.sleep(KUBE_RETRY_DELAY)
-            continue  # with the same object: a write on a stale one is refused, then read
-        except InvalidSpec:
-            # The task cannot be stopped on a spec the operator cannot read; the finalizer
-            # stays until the spec is fixed (an edit wakes this) or removed by hand.
+        if _paused(obj):
+            # As Crossplane does: a paused resource keeps its finalizer, and its task, until it
+            # is unpaused (an edit of the annotation wakes this) or the finalizer is removed.
+            pause(memo, ref, logger)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), INVALID_SPEC_RECHECK)
-            result = None
-        if result is not None and result.plan.release:
-            break
-        delay = next_pass_in(result.plan if result is not None else None)
-        if delay > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), min(delay, memo.transition_recheck))
-        if result is not None:
-            # This handler's body is the deletion event's; the object our own writes left is
-            # newer. Anybody else's write since shows as a conflict, and then we read it.
-            obj = result.snapshot
-            continue
+        else:
+            unpause(memo, logger)
+            try:
+                result = await run_pass(memo, obj, deleting=True, logger=logger)
+            except ObjectGone:
+                break
+            except KubeRefused:
+                await asyncio.sleep(KUBE_RETRY_DELAY)
+                continue  # with the same object: a write on a stale one is refused, then read
+            except InvalidSpec:
+                # The task cannot be stopped on a spec the operator cannot read; the finalizer
+                # stays until the spec is fixed (an edit wakes this) or removed by hand.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wakeup.wait(), INVALID_SPEC_RECHECK)
+                result = None
+            if result is not None and result.plan.release:
+                break
+            delay = next_pass_in(result.plan if result is not None else None)
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wakeup.wait(), min(delay, memo.transition_recheck))
+            if result is not None:
+                # This handler's body is the deletion event's; the object our own writes left
+                # is newer. Anybody else's write since shows as a conflict, and then we read it.
+                obj = result.snapshot
+                continue
         try:
             obj = await kube.get(namespace=ref.namespace, name=ref.name)
         except ObjectGone:
@@ -338,6 +393,12 @@ async def stop_before_deletion(body: kopf.Body, memo: kopf.Memo, logger: Logger,
         if obj["metadata"].get("uid") != ref.uid:
             break
     memo.reconciler.forget(ref)
+
+
+def _paused(obj: Mapping[str, Any] | Snapshot) -> bool:
+    if isinstance(obj, Snapshot):
+        return obj.paused
+    return is_paused(obj["metadata"].get("annotations"))
 
 
 def _ref(body: kopf.Body) -> ResourceRef:

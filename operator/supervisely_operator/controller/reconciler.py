@@ -20,15 +20,21 @@ from pydantic import ValidationError
 
 from supervisely_operator.api import (
     LastError,
+    Readiness,
     SecretReference,
     SuperviselyTaskSpec,
     SuperviselyTaskStatus,
+)
+from supervisely_operator.api.resource import (
+    REFRESH_ANNOTATION,
+    RESTART_ANNOTATION,
+    is_paused,
 )
 from supervisely_operator.controller.credentials import CredentialsUnavailable
 from supervisely_operator.controller.kube import KubeApi, StaleObject
 from supervisely_operator.controller.merge_patch import merge_patch
 from supervisely_operator.controller.metrics import OperatorMetrics
-from supervisely_operator.reconcile.decide import plan_next_step
+from supervisely_operator.reconcile.decide import log_tail_wanted, plan_next_step, task_to_adopt
 from supervisely_operator.reconcile.outcomes import (
     apply_call_failure,
     apply_invalid_spec,
@@ -88,6 +94,16 @@ class RemoteProvider(Protocol):
     def forget(self, resource: ResourceRef) -> None: ...
 
 
+def _moment(value: str) -> datetime | None:
+    """An annotation's value as a moment, if it is an RFC 3339 time (as Argo CD's action
+    writes it); another value still asks for a pass, just not for a fresher list."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def utc_now() -> datetime:
     """The current time, to the millisecond (the precision status timestamps keep)."""
     now = datetime.now(UTC)
@@ -110,6 +126,9 @@ class Snapshot:
     finalizers: tuple[str, ...]
     spec: SuperviselyTaskSpec
     status: SuperviselyTaskStatus
+    restart_requested: str | None = None
+    refresh_requested: str | None = None
+    paused: bool = False
 
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> "Snapshot":
@@ -119,10 +138,14 @@ class Snapshot:
             spec = SuperviselyTaskSpec.model_validate(obj["spec"])
         except ValidationError as error:
             raise InvalidSpec(describe_invalid_spec(error)) from None
+        annotations = metadata.get("annotations") or {}
         return cls(
             resource=ResourceRef(
                 namespace=metadata["namespace"], name=metadata["name"], uid=metadata["uid"]
             ),
+            restart_requested=annotations.get(RESTART_ANNOTATION),
+            refresh_requested=annotations.get(REFRESH_ANNOTATION),
+            paused=is_paused(annotations),
             api_version=obj.get("apiVersion", ""),
             kind=obj.get("kind", ""),
             resource_version=metadata["resourceVersion"],
@@ -135,8 +158,12 @@ class Snapshot:
     def with_status(self, written: Mapping[str, Any], status: SuperviselyTaskStatus) -> "Snapshot":
         """The snapshot after our own write of ``status`` (the API server's new version)."""
         metadata = written["metadata"]
+        annotations = metadata.get("annotations") or {}
         return dataclasses.replace(
             self,
+            restart_requested=annotations.get(RESTART_ANNOTATION),
+            refresh_requested=annotations.get(REFRESH_ANNOTATION),
+            paused=is_paused(annotations),
             resource_version=metadata["resourceVersion"],
             generation=metadata.get("generation", self.generation),
             finalizers=tuple(metadata.get("finalizers") or ()),
@@ -226,6 +253,8 @@ class Reconciler:
         remote: TaskRemote | None = None
         observation: Observation
         strays: tuple[RemoteTask, ...] = ()
+        log_tail: tuple[str, ...] | None = None
+        owned_elsewhere: str | None = None
         try:
             remote = await self._remotes.remote_for(
                 snapshot.resource, secret_ref=spec.credentials_secret_ref, deleting=deleting
@@ -235,6 +264,14 @@ class Reconciler:
         else:
             observation = await remote.observe(self._watch(snapshot, wake))
             strays = remote.strays(snapshot.resource)
+            adopting = task_to_adopt(spec, status)
+            if adopting is not None:
+                owner = remote.owner_of(adopting, resource=snapshot.resource)
+                owned_elsewhere = None if owner is None else f"{owner.namespace}/{owner.name}"
+            ended = log_tail_wanted(spec, status, observation)
+            if ended is not None:
+                tail = await remote.log_tail(ended, lines=self._log_tail_lines)
+                log_tail = tuple(tail.splitlines())
 
         plan = plan_next_step(
             Situation(
@@ -244,6 +281,10 @@ class Reconciler:
                 status=status,
                 observation=observation,
                 strays=strays,
+                restart_requested=snapshot.restart_requested,
+                refresh_requested=snapshot.refresh_requested,
+                log_tail=log_tail,
+                owned_elsewhere=owned_elsewhere,
                 now=self._now(),
                 deleting=deleting,
                 protected=self._finalizer in snapshot.finalizers,
@@ -286,19 +327,28 @@ class Reconciler:
         self._metrics.phases.forget(resource.uid)
 
     def _watch(self, snapshot: Snapshot, wake: Callable[[], None]) -> Watch:
-        """What the resource needs to see, and since when (its last recorded action)."""
-        status = snapshot.status
+        """What the resource needs to see, and since when (its last recorded action, or a
+        refresh it asked for: an observation older than the request does not answer it)."""
+        spec, status = snapshot.spec, snapshot.status
         request = status.start_request
-        since = request.requested_at if request is not None else status.started_at
-        if since is not None:
-            since = min(since, self._now())  # an adopted task's startedAt is the server's clock
+        now = self._now()
+        acted = request.requested_at if request is not None else status.started_at
+        # (an adopted task's startedAt is the server's clock; it may run ahead of ours)
+        known = [min(acted, now)] if acted is not None else []
+        refresh = snapshot.refresh_requested
+        if refresh is not None and refresh != status.refresh_handled:
+            asked = _moment(refresh)
+            if asked is not None and asked <= now:  # a moment ahead of us would never come
+                known.append(asked)
         return Watch(
             resource=snapshot.resource,
-            workspace_id=snapshot.spec.workspace_id,
-            task_id=status.task_id,
+            workspace_id=spec.workspace_id,
+            task_id=status.task_id or task_to_adopt(spec, status),
             marker=request.marker if request is not None else None,
-            since=since,
+            since=max(known) if known else None,
             wake=wake,
+            probe_readiness=spec.readiness is Readiness.APP_READY,
+            poll_interval=spec.poll_interval_seconds,
         )
 
     async def _act(

@@ -44,6 +44,11 @@ class Reason:
     DELETING: Final = "Deleting"
     STRAY_TASK_STOPPED: Final = "StrayTaskStopped"
     INVALID_SPEC: Final = "InvalidSpec"
+    AWAITING_READINESS: Final = "AwaitingReadiness"
+    START_DEADLINE_EXCEEDED: Final = "StartDeadlineExceeded"
+    RESTART_REQUESTED: Final = "RestartRequested"
+    ADOPTION_REFUSED: Final = "AdoptionRefused"
+    FAILURE_RULE_MATCHED: Final = "FailureRuleMatched"
 
 
 def set_condition(
@@ -76,12 +81,19 @@ def _truth(value: bool) -> ConditionStatus:
 
 
 def phase_conditions(
-    status: SuperviselyTaskStatus, *, reason: str, message: str, generation: int, now: datetime
+    status: SuperviselyTaskStatus,
+    *,
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime,
+    ready: bool = True,
 ) -> list[Condition]:
-    """Ready, Succeeded and Failed as the phase implies, all with the same reason and message."""
+    """Ready, Succeeded and Failed as the phase implies, all with the same reason and message;
+    a running task whose app does not answer yet is not ``ready``."""
     conditions = status.conditions
     for type_, holds in (
-        (READY, status.phase is TaskPhase.RUNNING),
+        (READY, status.phase is TaskPhase.RUNNING and ready),
         (SUCCEEDED, status.phase is TaskPhase.SUCCEEDED),
         (FAILED, status.phase is TaskPhase.FAILED),
     ):

@@ -7,18 +7,26 @@ clock, no globals. Every pass of the shell observes, calls it, writes the status
 finds the same decision again, or a better one (see ``_settle_start_request``).
 
 The order of concerns, highest first: Supervisely unreachable (wait), a start in flight (find
-its task), deletion (stop, then release), a live task (stop it when suspended, edited or past
-its deadline; otherwise mirror it), an ended task (succeed, restart or fail), no task (start).
+its task), a task to adopt (take it over, or refuse it), deletion (stop, then release), a live
+task (stop it when suspended, edited, asked to restart or past a deadline; otherwise mirror it),
+an ended task (succeed, restart or fail, as the failure rules say), no task (start). Under
+managementPolicy ObserveOnly the same order only mirrors: nothing is started or stopped.
 """
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from supervisely_operator.api import (
     ConditionStatus,
     DeletionPolicy,
+    FailureAction,
+    FailureRule,
+    ManagementPolicy,
+    Readiness,
     RestartPolicy,
     StartRequest,
+    SuperviselyTaskSpec,
     SuperviselyTaskStatus,
     TaskPhase,
 )
@@ -32,6 +40,7 @@ from supervisely_operator.reconcile.situation import (
     DeleteResource,
     EventType,
     NothingToObserve,
+    Observation,
     Plan,
     RemoteStatus,
     RemoteTask,
@@ -90,7 +99,10 @@ def plan_next_step(situation: Situation) -> Plan:
         return _wait_for_supervisely(draft, observation)
     if not isinstance(observation, NothingToObserve):
         draft.synced()
-    if situation.strays:
+    refresh = situation.refresh_requested
+    if refresh is not None and refresh != draft.status.refresh_handled:
+        draft.update(refresh_handled=refresh)  # this pass saw Supervisely after the request
+    if situation.strays and not _observing(situation):
         return _stop_stray(draft, situation.strays[0])
 
     if draft.status.start_request is not None:
@@ -99,6 +111,13 @@ def plan_next_step(situation: Situation) -> Plan:
             return waiting
 
     task = observation.task if isinstance(observation, TaskSeen) else None
+    adopting = task_to_adopt(situation.spec, draft.status)
+    if adopting is not None:
+        if situation.deleting:
+            return draft.plan(requeue_after=None, release=True)  # nothing of ours to stop
+        waiting = _adopt(draft, adopting)
+        if waiting is not None:
+            return waiting
     if situation.deleting:
         return _finalize(draft, task)
     if task is not None and task.status not in ENDED_STATUSES:
@@ -106,6 +125,109 @@ def plan_next_step(situation: Situation) -> Plan:
     if task is None and not isinstance(observation, TaskGone):
         return _start_if_wanted(draft)
     return _after_task_ended(draft, task)
+
+
+def task_to_adopt(spec: SuperviselyTaskSpec, status: SuperviselyTaskStatus) -> int | None:
+    """The task adoptTaskId names, while the resource is to take it over: until it has had a
+    task of its own (Full), or whenever it shows another task (ObserveOnly)."""
+    wanted = spec.adopt_task_id
+    if wanted is None or status.task_id == wanted:
+        return None
+    if spec.management_policy is ManagementPolicy.OBSERVE_ONLY:
+        return wanted
+    had_a_task = status.task_id is not None or status.previous_task_ids
+    return None if had_a_task or status.start_request is not None else wanted
+
+
+def log_tail_wanted(
+    spec: SuperviselyTaskSpec, status: SuperviselyTaskStatus, observation: Observation
+) -> int | None:
+    """The task whose log the failure rules must read before this pass can decide, if any: its
+    failure has no verdict yet and a rule matches on log lines."""
+    if spec.restart_policy is not RestartPolicy.ON_ERROR or spec.suspend:
+        return None
+    if not any(rule.on_log_line is not None for rule in spec.failure_rules):
+        return None
+    if not isinstance(observation, TaskSeen) or observation.task.task_id != status.task_id:
+        return None
+    task = observation.task
+    if task.status not in (RemoteStatus.ERROR, RemoteStatus.STOPPED):
+        return None
+    error = status.last_error
+    if error is not None and error.task_id == task.task_id and error.failure_action is not None:
+        return None
+    return task.task_id
+
+
+def _observing(situation: Situation) -> bool:
+    return situation.spec.management_policy is ManagementPolicy.OBSERVE_ONLY
+
+
+def _poll_interval(situation: Situation) -> float:
+    return float(situation.spec.poll_interval_seconds or situation.tuning.poll_interval)
+
+
+def _restart_requested(situation: Situation, status: SuperviselyTaskStatus) -> bool:
+    """The restart annotation carries a value no start has answered yet."""
+    wanted = situation.restart_requested
+    return (
+        wanted is not None
+        and wanted != status.restart_request_handled
+        and not _observing(situation)
+        and not situation.spec.suspend
+    )
+
+
+def _awaits_readiness(situation: Situation, task: RemoteTask) -> bool:
+    return situation.spec.readiness is Readiness.APP_READY and task.ready is not True
+
+
+def _adopt(draft: _Draft, task_id: int) -> Plan | None:
+    """Take over the task adoptTaskId names, or say why not; None: carry on with that task."""
+    situation = draft.situation
+    observation = situation.observation
+    if isinstance(observation, TaskGone):
+        return _refuse_adoption(draft, f"Task {task_id} does not exist on Supervisely")
+    if not isinstance(observation, TaskSeen) or observation.task.task_id != task_id:
+        # Never start instead: wait for the poller to answer for the task to adopt.
+        return draft.plan(requeue_after=situation.tuning.stopping_poll_interval)
+    task = observation.task
+    workspace_id = situation.spec.workspace_id
+    if task.workspace_id is not None and task.workspace_id != workspace_id:
+        return _refuse_adoption(
+            draft,
+            f"Task {task_id} is in workspace {task.workspace_id}, not in workspaceId "
+            f"{workspace_id}",
+        )
+    owner = situation.owned_elsewhere
+    if owner is None and task.marker_owner not in (None, situation.resource.uid):
+        owner = f"the SuperviselyTask with uid {task.marker_owner}, which started it"
+    if owner is not None:
+        return _refuse_adoption(draft, f"Task {task_id} already belongs to {owner}")
+    _retire_current_task(draft)
+    draft.update(
+        task_id=task_id,
+        launch_hash=launch_hash(situation.spec),
+        restarts=0,
+        started_at=task.started_at or situation.now,
+        finished_at=None,
+        remote_status=None,
+        session_url=task.session_url,
+        agent_id=task.agent_id,
+        module_id=situation.spec.module_id,
+        last_error=None,
+    )
+    verb = "Observing" if _observing(situation) else "Adopted"
+    draft.event(EventType.NORMAL, Reason.ADOPTED, f"{verb} task {task_id} (spec.adoptTaskId)")
+    return None
+
+
+def _refuse_adoption(draft: _Draft, message: str) -> Plan:
+    """Nothing is started or stopped; the refusal stands until the spec or the task changes."""
+    situation = draft.situation
+    draft.not_synced(Reason.ADOPTION_REFUSED, message)
+    draft.enter(TaskPhase.PENDING, Reason.ADOPTION_REFUSED, message, announce=False)
+    return draft.plan(requeue_after=_poll_interval(situation))
 
 
 def _wait_for_supervisely(draft: _Draft, unavailable: RemoteUnavailable) -> Plan:
@@ -171,6 +293,8 @@ def _settle_start_request(draft: _Draft) -> Plan | None:
 def _finalize(draft: _Draft, task: RemoteTask | None) -> Plan:
     situation = draft.situation
     tuning = situation.tuning
+    if _observing(situation):
+        return draft.plan(requeue_after=None, release=True)  # never stops what it observes
     if situation.spec.deletion_policy is DeletionPolicy.ORPHAN:
         if task is not None and task.status not in ENDED_STATUSES:
             draft.event(
@@ -192,8 +316,7 @@ def _finalize(draft: _Draft, task: RemoteTask | None) -> Plan:
     )
 
 
-def _deadline(draft: _Draft) -> datetime | None:
-    seconds = draft.situation.spec.active_deadline_seconds
+def _deadline(draft: _Draft, seconds: int | None) -> datetime | None:
     started = draft.status.started_at
     if seconds is None or started is None:
         return None
@@ -209,24 +332,43 @@ def _tend_live_task(draft: _Draft, task: RemoteTask) -> Plan:
         draft.update(remote_status=task.raw_status)
     if task.agent_id is not None and not waiting:
         draft.update(agent_id=task.agent_id)
-    deadline = _deadline(draft)
+    spec = situation.spec
+    deadline = _deadline(draft, spec.active_deadline_seconds)
+    not_ready = waiting or (task.status in RUNNING_STATUSES and _awaits_readiness(situation, task))
+    start_deadline = _deadline(draft, spec.start_deadline_seconds) if not_ready else None
     stop_because: tuple[str, str] | None = None
-    if situation.spec.suspend:
+    if _observing(situation):
+        pass  # mirrors only: nothing is ever stopped
+    elif spec.suspend:
         stop_because = (Reason.SUSPENDED, f"Stopping task {task.task_id}: suspended")
-    elif launch_hash(situation.spec) != draft.status.launch_hash:
+    elif launch_hash(spec) != draft.status.launch_hash:
         stop_because = (
             Reason.SPEC_CHANGED,
             f"Stopping task {task.task_id} to start one from the new spec",
         )
+    elif _restart_requested(situation, draft.status):
+        stop_because = (
+            Reason.RESTART_REQUESTED,
+            f"Stopping task {task.task_id}: restart requested",
+        )
     elif deadline is not None and situation.now >= deadline:
         message = (
-            f"Task {task.task_id} ran past activeDeadlineSeconds "
-            f"({situation.spec.active_deadline_seconds}s)"
+            f"Task {task.task_id} ran past activeDeadlineSeconds ({spec.active_deadline_seconds}s)"
         )
         stop_because = (Reason.DEADLINE_EXCEEDED, message)
         if not _error_recorded(draft, Reason.DEADLINE_EXCEEDED, task.task_id):
             draft.record_error(
                 reason=Reason.DEADLINE_EXCEEDED, message=message, task_id=task.task_id
+            )
+    elif start_deadline is not None and situation.now >= start_deadline:
+        message = (
+            f"Task {task.task_id} was not ready within startDeadlineSeconds "
+            f"({spec.start_deadline_seconds}s)"
+        )
+        stop_because = (Reason.START_DEADLINE_EXCEEDED, message)
+        if not _error_recorded(draft, Reason.START_DEADLINE_EXCEEDED, task.task_id):
+            draft.record_error(
+                reason=Reason.START_DEADLINE_EXCEEDED, message=message, task_id=task.task_id
             )
 
     if task.status is RemoteStatus.TERMINATING:
@@ -236,20 +378,30 @@ def _tend_live_task(draft: _Draft, task: RemoteTask) -> Plan:
         return draft.plan(requeue_after=tuning.stopping_poll_interval)
     if stop_because is not None:
         reason, message = stop_because
-        draft.enter(TaskPhase.STOPPING, reason, message, warn=reason == Reason.DEADLINE_EXCEEDED)
+        warn = reason in (Reason.DEADLINE_EXCEEDED, Reason.START_DEADLINE_EXCEEDED)
+        draft.enter(TaskPhase.STOPPING, reason, message, warn=warn)
         return draft.plan(
             requeue_after=tuning.stopping_poll_interval, action=StopTask(task_id=task.task_id)
         )
 
+    requeue = _poll_interval(situation)
     if waiting:
         if draft.status.phase is not TaskPhase.QUEUED:  # the start already said "queued"
             draft.enter(TaskPhase.QUEUED, Reason.QUEUED, f"Task {task.task_id} waits for an agent")
-        return draft.plan(requeue_after=tuning.stopping_poll_interval)
-    if task.status in RUNNING_STATUSES:
+        requeue = tuning.stopping_poll_interval
+    elif not_ready:
+        draft.enter(
+            TaskPhase.RUNNING,
+            Reason.AWAITING_READINESS,
+            f"Task {task.task_id} is {task.raw_status}; waiting for the app to answer is_ready",
+            ready=False,
+        )
+        requeue = tuning.stopping_poll_interval
+    elif task.status in RUNNING_STATUSES:
         draft.enter(TaskPhase.RUNNING, Reason.RUNNING, f"Task {task.task_id} is {task.raw_status}")
-    requeue = tuning.poll_interval
-    if deadline is not None:
-        requeue = min(requeue, max((deadline - situation.now).total_seconds(), 0.0))
+    for due in (deadline, start_deadline):
+        if due is not None and not _observing(situation):
+            requeue = min(requeue, max((due - situation.now).total_seconds(), 0.0))
     return draft.plan(requeue_after=requeue)
 
 
@@ -272,8 +424,11 @@ def _after_task_ended(draft: _Draft, task: RemoteTask | None) -> Plan:
         _retire_current_task(draft)
         draft.enter(TaskPhase.SUSPENDED, Reason.SUSPENDED, SUSPENDED_MESSAGE)
         return draft.plan(requeue_after=None)
-    if launch_hash(spec) != draft.status.launch_hash:
+    observing = _observing(situation)
+    if launch_hash(spec) != draft.status.launch_hash and not observing:
         return _start(draft, reason=Reason.SPEC_CHANGED, restarts=0)
+    if _restart_requested(situation, draft.status):
+        return _start(draft, reason=Reason.RESTART_REQUESTED, restarts=0)
     if task is not None and task.status is RemoteStatus.FINISHED:
         draft.update(last_error=None)
         draft.enter(TaskPhase.SUCCEEDED, Reason.FINISHED, f"Task {task_id} finished")
@@ -285,34 +440,88 @@ def _after_task_ended(draft: _Draft, task: RemoteTask | None) -> Plan:
         )
         return _expire_when_due(draft)
 
-    failure, message = _why_it_ended(task, task_id)
+    failure, message = _why_it_ended(draft, task, task_id)
     fresh_error = not _error_recorded(draft, failure, task_id)
     if fresh_error:
         draft.record_error(reason=failure, message=message, task_id=task_id)
     attach = task_id if fresh_error and failure == Reason.TASK_ERROR else None
+    if observing or spec.restart_policy is RestartPolicy.NEVER:
+        draft.enter(TaskPhase.FAILED, failure, message, warn=True)
+        return _expire_when_due(draft, attach_log_tail_of=attach)
 
+    action, rule = _verdict(draft, task, failure, message)
+    if action is FailureAction.FAIL:
+        message = f"{message}; failure rule {rule} says Fail"
+        draft.enter(TaskPhase.FAILED, Reason.FAILURE_RULE_MATCHED, message, warn=True)
+        return _expire_when_due(draft, attach_log_tail_of=attach)
     restarts, limit = draft.status.restarts, spec.backoff.limit
-    if spec.restart_policy is RestartPolicy.ON_ERROR and restarts < limit:
-        assert draft.status.last_error is not None
-        due = draft.status.last_error.time + restart_delay(spec.backoff, restarts=restarts)
-        if situation.now >= due:
-            return _start(draft, reason=Reason.RESTARTING, restarts=restarts + 1)
-        draft.enter(
-            TaskPhase.PENDING,
-            Reason.RESTARTING,
-            f"{message}; restart {restarts + 1} of {limit} at {due.isoformat()}",
-            warn=True,
+    counted = action is FailureAction.COUNT
+    if counted and restarts >= limit:
+        message = f"{message}; no restart left ({limit})"
+        draft.enter(TaskPhase.FAILED, Reason.BACKOFF_LIMIT_EXCEEDED, message, warn=True)
+        return _expire_when_due(draft, attach_log_tail_of=attach)
+    assert draft.status.last_error is not None
+    due = draft.status.last_error.time + restart_delay(spec.backoff, restarts=restarts)
+    if situation.now >= due:
+        return _start(
+            draft, reason=Reason.RESTARTING, restarts=restarts + 1 if counted else restarts
         )
-        wait = (due - situation.now).total_seconds()
-        return draft.plan(requeue_after=wait, attach_log_tail_of=attach)
+    which = f"restart {restarts + 1} of {limit}"
+    if not counted:
+        which = f"restart (not counted: failure rule {rule})"
+    draft.enter(
+        TaskPhase.PENDING,
+        Reason.RESTARTING,
+        f"{message}; {which} at {due.isoformat()}",
+        warn=True,
+    )
+    wait = (due - situation.now).total_seconds()
+    return draft.plan(requeue_after=wait, attach_log_tail_of=attach)
 
-    if spec.restart_policy is RestartPolicy.ON_ERROR:
-        failure, message = Reason.BACKOFF_LIMIT_EXCEEDED, f"{message}; no restart left ({limit})"
-    draft.enter(TaskPhase.FAILED, failure, message, warn=True)
-    return _expire_when_due(draft, attach_log_tail_of=attach)
+
+def _verdict(
+    draft: _Draft, task: RemoteTask | None, failure: str, message: str
+) -> tuple[FailureAction, int | None]:
+    """What the failure rules say of this failure: decided once, then kept in ``lastError`` so
+    that later passes (which no longer read the log) follow the same verdict."""
+    error = draft.status.last_error
+    assert error is not None
+    if error.failure_action is not None:
+        return error.failure_action, error.failure_rule
+    rules = draft.situation.spec.failure_rules
+    for number, rule in enumerate(rules, start=1):
+        if _rule_matches(rule, task, failure, message, draft.situation.log_tail or ()):
+            draft.record_verdict(rule.action, number)
+            return rule.action, number
+    if rules:  # written only where rules exist, so the status of others stays as it was
+        draft.record_verdict(FailureAction.COUNT, None)
+    return FailureAction.COUNT, None
 
 
-def _why_it_ended(task: RemoteTask | None, task_id: int) -> tuple[str, str]:
+def _rule_matches(
+    rule: FailureRule,
+    task: RemoteTask | None,
+    failure: str,
+    message: str,
+    log: tuple[str, ...],
+) -> bool:
+    """Every matcher the rule sets matches (a rule sets at least one)."""
+    if rule.on_remote_status is not None and (
+        task is None or task.raw_status not in rule.on_remote_status
+    ):
+        return False
+    if rule.on_reason is not None and failure not in rule.on_reason:
+        return False
+    if rule.on_message is not None and re.search(rule.on_message, message) is None:
+        return False
+    return rule.on_log_line is None or any(re.search(rule.on_log_line, line) for line in log)
+
+
+def _why_it_ended(draft: _Draft, task: RemoteTask | None, task_id: int) -> tuple[str, str]:
+    error = draft.status.last_error
+    if _error_recorded(draft, Reason.START_DEADLINE_EXCEEDED, task_id):
+        assert error is not None
+        return Reason.START_DEADLINE_EXCEEDED, error.message.split("\nLast log lines:")[0]
     if task is None:
         return Reason.TASK_LOST, f"Task {task_id} no longer exists on Supervisely"
     if task.status is RemoteStatus.ERROR:
@@ -324,11 +533,14 @@ def _start_if_wanted(draft: _Draft) -> Plan:
     """No task exists for this resource: start one unless something says not (yet)."""
     situation = draft.situation
     status = draft.status
+    if _observing(situation):
+        return draft.plan(requeue_after=_poll_interval(situation))  # never starts anything
     if situation.spec.suspend:
         draft.enter(TaskPhase.SUSPENDED, Reason.SUSPENDED, SUSPENDED_MESSAGE)
         return draft.plan(requeue_after=None)
     same_spec = status.launch_hash == launch_hash(situation.spec)
-    if same_spec and status.phase is TaskPhase.FAILED:
+    restart = _restart_requested(situation, status)
+    if same_spec and status.phase is TaskPhase.FAILED and not restart:
         return _expire_when_due(draft)  # Supervisely refused this spec; only an edit helps
     failing_since = condition_since(status, SYNCED, ConditionStatus.FALSE)
     if same_spec and failing_since is not None and status.last_error is not None:
@@ -342,6 +554,8 @@ def _start_if_wanted(draft: _Draft) -> Plan:
         due = status.last_error.time + timedelta(seconds=wait)
         if situation.now < due:
             return draft.plan(requeue_after=(due - situation.now).total_seconds())
+    if restart:
+        return _start(draft, reason=Reason.RESTART_REQUESTED, restarts=0)
     return _start(draft, reason=Reason.STARTING, restarts=status.restarts if same_spec else 0)
 
 
@@ -360,6 +574,8 @@ def _start(draft: _Draft, *, reason: str, restarts: int) -> Plan:
     marker = start_marker(situation.resource, at=situation.now)
     previous = draft.status.task_id
     _retire_current_task(draft)
+    if situation.restart_requested is not None:
+        draft.update(restart_request_handled=situation.restart_requested)  # any start answers it
     draft.update(
         start_request=StartRequest(marker=marker, requested_at=situation.now),
         launch_hash=launch_hash(situation.spec),
@@ -372,6 +588,7 @@ def _start(draft: _Draft, *, reason: str, restarts: int) -> Plan:
     messages = {
         Reason.RESTARTING: f"Restarting after task {previous} ended (restart {restarts})",
         Reason.SPEC_CHANGED: "Starting a task from the changed spec",
+        Reason.RESTART_REQUESTED: "Starting a new task: restart requested",
     }
     message = messages.get(reason, "Starting a task on Supervisely")
     # A first start is told by its outcome (Started or StartFailed) a moment later.

@@ -12,6 +12,7 @@ from typing import Any
 
 from supervisely_operator.api import (
     ConditionStatus,
+    FailureAction,
     LastError,
     SuperviselyTaskStatus,
     TaskPhase,
@@ -56,12 +57,14 @@ class StatusDraft:
         *,
         warn: bool = False,
         announce: bool = True,
+        ready: bool = True,
     ) -> None:
         """Move to ``phase``; post an Event only when phase or reason changed (and ``announce``:
         a step whose outcome is told at once, such as a first start, needs no Event of its own).
+        ``ready`` False keeps Ready False in a Running phase (the app does not answer yet).
         """
-        ready = next((c for c in self.before.conditions if c.type == READY), None)
-        changed = self.before.phase != phase or ready is None or ready.reason != reason
+        was = next((c for c in self.before.conditions if c.type == READY), None)
+        changed = self.before.phase != phase or was is None or was.reason != reason
         self.update(phase=phase)
         self.update(
             conditions=phase_conditions(
@@ -70,6 +73,7 @@ class StatusDraft:
                 message=message,
                 generation=self.generation,
                 now=self.now,
+                ready=ready,
             )
         )
         if changed and announce:
@@ -130,4 +134,12 @@ class StatusDraft:
                 task_id=task_id,
                 retry_after_seconds=retry_after,
             )
+        )
+
+    def record_verdict(self, action: FailureAction, rule: int | None) -> None:
+        """Keep what the failure rules said of ``lastError``, so later passes follow it."""
+        error = self.status.last_error
+        assert error is not None, "a verdict is about a recorded error"
+        self.update(
+            last_error=error.model_copy(update={"failure_action": action, "failure_rule": rule})
         )

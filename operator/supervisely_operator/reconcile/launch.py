@@ -22,6 +22,12 @@ POLICY_FIELDS: Final = frozenset(
         "ttlSecondsAfterFinished",
         "deletionPolicy",
         "credentialsSecretRef",
+        "managementPolicy",
+        "adoptTaskId",
+        "readiness",
+        "startDeadlineSeconds",
+        "failureRules",
+        "pollIntervalSeconds",
     }
 )
 

@@ -50,6 +50,9 @@ class RemoteTask:
     finished_at: datetime | None = None
     agent_id: int | None = None
     session_url: str | None = None
+    ready: bool | None = None
+    workspace_id: int | None = None
+    marker_owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,14 @@ class Situation:
     protected: bool = True
     """The resource carries the operator's finalizer, so a task started now cannot be orphaned
     by a deletion that races the start."""
+    restart_requested: str | None = None
+    """The value of the resource's restart-requested-at annotation, if any."""
+    refresh_requested: str | None = None
+    """The value of the resource's refresh-requested-at annotation, if any."""
+    log_tail: tuple[str, ...] | None = None
+    """The last log lines of the task that just ended, when a failure rule needs them."""
+    owned_elsewhere: str | None = None
+    """Another resource that already stands for the task adoptTaskId names."""
     tuning: Tuning = field(default_factory=Tuning)
 
 

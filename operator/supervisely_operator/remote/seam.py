@@ -27,6 +27,8 @@ class Watch:
     """Observations taken before this (the resource's last recorded action) do not count."""
     wake: Callable[[], None]
     """Called when the observation changes, so the resource's loop can sleep until then."""
+    probe_readiness: bool = False
+    poll_interval: float | None = None
 
 
 class TaskRemote(Protocol):
@@ -39,6 +41,10 @@ class TaskRemote(Protocol):
     def strays(self, resource: ResourceRef) -> tuple[RemoteTask, ...]:
         """Live tasks an earlier start of the resource made, that it no longer stands for (a
         start Supervisely carried out after the operator gave up on it); from the last list."""
+        ...
+
+    def owner_of(self, task_id: int, resource: ResourceRef) -> ResourceRef | None:
+        """Another resource this remote tracks with that task id."""
         ...
 
     async def start(
