@@ -1,103 +1,43 @@
 """The decision, as a table: each case is a situation, the expected plan, and why."""
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 
+from decision import (
+    HASH,
+    NOW,
+    TUNING,
+    condition,
+    running_status,
+    seen,
+    situation,
+    spec,
+    status,
+)
 from supervisely_operator.api import (
     ConditionStatus,
     LastError,
     StartRequest,
-    SuperviselyTaskSpec,
-    SuperviselyTaskStatus,
     TaskPhase,
 )
 from supervisely_operator.reconcile.conditions import FAILED, READY, SUCCEEDED, SYNCED, Reason
 from supervisely_operator.reconcile.decide import plan_next_step
-from supervisely_operator.reconcile.launch import launch_hash
 from supervisely_operator.reconcile.outcomes import Started, StartRefused, apply_start_outcome
 from supervisely_operator.reconcile.situation import (
     AwaitingObservation,
     DeleteResource,
-    NothingToObserve,
-    Observation,
-    Plan,
     RemoteStatus,
     RemoteTask,
     RemoteUnavailable,
-    ResourceRef,
     Situation,
     StartNotFound,
     StartTask,
     StopTask,
     TaskGone,
-    TaskSeen,
     Tuning,
 )
-
-NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
-RESOURCE = ResourceRef(namespace="ml", name="train", uid="0b1c2d3e")
-TUNING = Tuning()
-
-
-def spec(**overrides: Any) -> SuperviselyTaskSpec:
-    return SuperviselyTaskSpec.model_validate({"moduleId": 101, "workspaceId": 1, **overrides})
-
-
-SPEC = spec()
-HASH = launch_hash(SPEC)
-
-
-def status(**fields: Any) -> SuperviselyTaskStatus:
-    return SuperviselyTaskStatus.model_validate(fields)
-
-
-def running_status(task_id: int = 7, **fields: Any) -> SuperviselyTaskStatus:
-    base = {
-        "taskId": task_id,
-        "launchHash": HASH,
-        "phase": "Running",
-        "remoteStatus": "started",
-        "startedAt": NOW - timedelta(minutes=5),
-    }
-    return status(**{**base, **fields})
-
-
-def seen(
-    task_id: int = 7, remote: RemoteStatus | None = RemoteStatus.STARTED, *, ready: bool = True
-) -> TaskSeen:
-    """The task as the poller reports it; a started app answers is_ready unless ``ready``."""
-    return TaskSeen(
-        RemoteTask(task_id=task_id, status=remote, raw_status=str(remote or "odd"), ready=ready)
-    )
-
-
-def situation(
-    *,
-    spec_: SuperviselyTaskSpec = SPEC,
-    status_: SuperviselyTaskStatus | None = None,
-    observation: Observation | None = None,
-    now: datetime = NOW,
-    deleting: bool = False,
-    protected: bool = True,
-) -> Situation:
-    return Situation(
-        resource=RESOURCE,
-        generation=2,
-        spec=spec_,
-        status=status_ or SuperviselyTaskStatus(),
-        observation=observation or NothingToObserve(),
-        now=now,
-        deleting=deleting,
-        protected=protected,
-        tuning=TUNING,
-    )
-
-
-def condition(plan: Plan, type_: str) -> ConditionStatus | None:
-    return next((c.status for c in plan.status.conditions if c.type == type_), None)
 
 
 @dataclass(frozen=True)

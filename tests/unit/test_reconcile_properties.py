@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supervisely_operator.api import SuperviselyTaskSpec, SuperviselyTaskStatus
-from supervisely_operator.reconcile.decide import ENDED_STATUSES, plan_next_step
+from supervisely_operator.reconcile.decide import ENDED_STATUSES, plan_next_step, task_to_adopt
 from supervisely_operator.reconcile.launch import launch_hash
 from supervisely_operator.reconcile.situation import (
     NothingToObserve,
@@ -19,6 +19,7 @@ from supervisely_operator.reconcile.situation import (
     Situation,
     StartNotFound,
     StartTask,
+    StopTask,
     TaskGone,
     TaskSeen,
 )
@@ -26,33 +27,42 @@ from supervisely_operator.reconcile.situation import (
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 RESOURCE = ResourceRef(namespace="ml", name="train", uid="uid-1")
 
-specs = st.builds(
-    lambda suspend, policy, deletion, deadline, ttl, epochs: SuperviselyTaskSpec.model_validate(
-        {
-            "moduleId": 101,
-            "workspaceId": 1,
-            "suspend": suspend,
-            "restartPolicy": policy,
-            "deletionPolicy": deletion,
-            "activeDeadlineSeconds": deadline,
-            "ttlSecondsAfterFinished": ttl,
-            "params": {"epochs": epochs},
-        }
-    ),
-    st.booleans(),
-    st.sampled_from(["Never", "OnError"]),
-    st.sampled_from(["Stop", "Orphan"]),
-    st.none() | st.integers(1, 600),
-    st.none() | st.integers(0, 600),
-    st.integers(1, 2),
-)
+FAILURE_RULES = [
+    {"action": "Fail", "onLogLine": "out of memory"},
+    {"action": "Ignore", "onRemoteStatus": ["stopped"]},
+    {"action": "Count", "onReason": ["TaskError", "StartDeadlineExceeded"]},
+]
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> SuperviselyTaskSpec:
+    observing = draw(st.booleans())
+    fields: dict[str, Any] = {
+        "moduleId": 101,
+        "workspaceId": 1,
+        "suspend": draw(st.booleans()) and not observing,
+        "restartPolicy": draw(st.sampled_from(["Never", "OnError"])),
+        "deletionPolicy": draw(st.sampled_from(["Stop", "Orphan"])),
+        "activeDeadlineSeconds": draw(st.none() | st.integers(1, 600)),
+        "ttlSecondsAfterFinished": draw(st.none() | st.integers(0, 600)),
+        "params": {"epochs": draw(st.integers(1, 2))},
+        "managementPolicy": "ObserveOnly" if observing else "Full",
+        "adoptTaskId": 7 if observing else draw(st.none() | st.just(7)),
+        "readiness": draw(st.sampled_from(["AppReady", "TaskStarted"])),
+        "startDeadlineSeconds": draw(st.none() | st.integers(1, 600)),
+        "failureRules": draw(st.lists(st.sampled_from(FAILURE_RULES), max_size=3)),
+    }
+    return SuperviselyTaskSpec.model_validate(fields)
+
+
 ages = st.integers(0, 900).map(lambda seconds: NOW - timedelta(seconds=seconds))
 remote_statuses = st.sampled_from([*RemoteStatus, None])
+readiness = st.none() | st.booleans()
 
 
 @st.composite
 def situations(draw: st.DrawFn) -> Situation:
-    spec = draw(specs)
+    spec = draw(specs())
     phase = draw(
         st.none()
         | st.sampled_from(
@@ -68,6 +78,7 @@ def situations(draw: st.DrawFn) -> Situation:
         "launchHash": draw(st.sampled_from([launch_hash(spec), "0123456789abcdef", None])),
         "startedAt": draw(st.none() | ages),
         "finishedAt": draw(st.none() | ages),
+        "restartRequestHandled": "answered",
     }
     if in_flight:
         fields["startRequest"] = {"marker": "m", "requestedAt": draw(ages)}
@@ -88,12 +99,19 @@ def situations(draw: st.DrawFn) -> Situation:
         remote = draw(remote_statuses)
         observation = draw(
             st.sampled_from(
-                [TaskSeen(RemoteTask(task_id, remote, str(remote))), TaskGone(task_id), unavailable]
+                [
+                    TaskSeen(RemoteTask(task_id, remote, str(remote), ready=draw(readiness))),
+                    TaskGone(task_id),
+                    unavailable,
+                ]
             )
         )
     elif in_flight:
         adopted = TaskSeen(RemoteTask(99, draw(remote_statuses), "x"))
         observation = draw(st.sampled_from([adopted, StartNotFound("m"), unavailable]))
+    elif spec.adopt_task_id is not None:
+        to_adopt = TaskSeen(RemoteTask(spec.adopt_task_id, draw(remote_statuses), "x"))
+        observation = draw(st.sampled_from([to_adopt, TaskGone(spec.adopt_task_id), unavailable]))
     else:
         observation = NothingToObserve()
     return Situation(
@@ -105,6 +123,9 @@ def situations(draw: st.DrawFn) -> Situation:
         now=NOW,
         deleting=draw(st.booleans()),
         protected=draw(st.booleans()),
+        restart_requested=draw(st.sampled_from([None, "asked", "answered"])),
+        log_tail=draw(st.none() | st.just(("[error] CUDA out of memory",))),
+        owned_elsewhere=draw(st.none() | st.just("ml/other")),
     )
 
 
@@ -139,7 +160,9 @@ def test_never_releases_a_resource_whose_task_may_still_run(situation: Situation
     plan = plan_next_step(situation)
     if plan.release:
         assert situation.deleting
-        if situation.spec.deletion_policy.value == "Stop":
+        ours = task_to_adopt(situation.spec, situation.status) is None  # not a task to adopt
+        observing = situation.spec.management_policy.value == "ObserveOnly"
+        if situation.spec.deletion_policy.value == "Stop" and ours and not observing:
             assert not live(situation.observation)
             assert not isinstance(situation.observation, RemoteUnavailable)
             assert not isinstance(situation.observation, StartNotFound) or (
@@ -180,6 +203,8 @@ def test_a_pass_without_action_is_a_fixed_point(situation: Situation) -> None:
             now=situation.now,
             deleting=situation.deleting,
             protected=situation.protected,
+            restart_requested=situation.restart_requested,
+            owned_elsewhere=situation.owned_elsewhere,
         )
     )
     assert again.status == first.status
@@ -202,3 +227,32 @@ def test_requeue_is_never_negative_and_unavailability_never_acts(situation: Situ
     if isinstance(situation.observation, RemoteUnavailable):
         assert plan.action is None
         assert not plan.release
+
+
+@settings(max_examples=400)
+@given(situations())
+def test_observe_only_never_starts_or_stops_anything(situation: Situation) -> None:
+    if situation.spec.management_policy.value == "ObserveOnly":
+        plan = plan_next_step(situation)
+        assert not isinstance(plan.action, StartTask | StopTask)
+
+
+@settings(max_examples=400)
+@given(situations())
+def test_never_adopts_a_task_another_resource_owns(situation: Situation) -> None:
+    wanted = situation.spec.adopt_task_id
+    if (
+        wanted is not None
+        and situation.owned_elsewhere is not None
+        and (situation.status.task_id != wanted)
+    ):
+        assert plan_next_step(situation).status.task_id != wanted
+
+
+@settings(max_examples=400)
+@given(situations())
+def test_a_start_answers_the_restart_request_it_was_made_under(situation: Situation) -> None:
+    """Written with the start's mark, so a crash after the start cannot make it twice."""
+    plan = plan_next_step(situation)
+    if isinstance(plan.action, StartTask) and situation.restart_requested is not None:
+        assert plan.status.restart_request_handled == situation.restart_requested
