@@ -199,9 +199,9 @@ def _adopt(draft: _Draft, task_id: int) -> Plan | None:
             f"Task {task_id} is in workspace {task.workspace_id}, not in workspaceId "
             f"{workspace_id}",
         )
+    # Owned means another resource stands for it now; a task whose resource was deleted with
+    # deletionPolicy Orphan carries that resource's start marker and may be adopted.
     owner = situation.owned_elsewhere
-    if owner is None and task.marker_owner not in (None, situation.resource.uid):
-        owner = f"the SuperviselyTask with uid {task.marker_owner}, which started it"
     if owner is not None:
         return _refuse_adoption(draft, f"Task {task_id} already belongs to {owner}")
     _retire_current_task(draft)
