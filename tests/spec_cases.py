@@ -124,6 +124,30 @@ ADMITTED_EDGES = [
     EdgeCase(
         "secret-name-with-dots", "a DNS subdomain", _set("credentialsSecretRef", {"name": "a.b-c"})
     ),
+    EdgeCase(
+        "observe-only-without-an-app",
+        "mirroring a task needs no app to start",
+        lambda spec: (
+            spec.pop("moduleId"),
+            spec.update(managementPolicy="ObserveOnly", adoptTaskId=42),
+        ),
+    ),
+    EdgeCase(
+        "failure-rules-with-every-matcher",
+        "RE2 classes, alternation and anchors are all fine",
+        _set(
+            "failureRules",
+            [
+                {
+                    "action": "Ignore",
+                    "onRemoteStatus": ["error", "stopped"],
+                    "onReason": ["TaskError", "TaskLost"],
+                    "onMessage": "^Task [0-9]+",
+                    "onLogLine": "agent (lost|disconnected)|[Cc]onnection reset",
+                }
+            ],
+        ),
+    ),
 ]
 
 
@@ -150,7 +174,9 @@ def _too_long(path: str, limit: int) -> str:
 
 
 # The messages of the models' own rules (api/spec.py), as the API server quotes them.
-ONE_APP = "set exactly one of moduleId and appSlug"
+ONE_APP = "set exactly one of moduleId and appSlug (ObserveOnly: at most one)"
+RE2 = "must be a regular expression in RE2 syntax (no lookarounds or backreferences)"
+RULE = "spec.failureRules[0]"
 SLUG_FORM = (
     "appSlug must look like owner/name, e.g. supervisely-ecosystem/serve-yolo: letters, digits, "
     "'.', '_' or '-', in parts joined by '/'"
@@ -513,5 +539,89 @@ INVALID_CASES = [
         _set("credentialsSecretRef", {"name": "s" * 254}),
         "credentialsSecretRef.name",
         (_too_long("spec.credentialsSecretRef.name", 253), RULES_NOT_CHECKED),
+    ),
+    InvalidCase(
+        "observe-only-without-a-task",
+        "there is nothing to observe without a task id",
+        _set("managementPolicy", "ObserveOnly"),
+        "ObserveOnly needs adoptTaskId",
+        (
+            "spec.adoptTaskId: Invalid value: managementPolicy ObserveOnly needs adoptTaskId: the "
+            "task to observe",
+        ),
+    ),
+    InvalidCase(
+        "observe-only-suspended",
+        "suspending means stopping, which observing never does",
+        lambda spec: spec.update(managementPolicy="ObserveOnly", adoptTaskId=42, suspend=True),
+        "ObserveOnly cannot suspend",
+        (
+            "spec.suspend: Invalid value: managementPolicy ObserveOnly cannot suspend: the "
+            "operator stops nothing",
+        ),
+    ),
+    InvalidCase(
+        "failure-rule-without-a-matcher",
+        "a rule that matches everything would hide the restart policy",
+        _set("failureRules", [{"action": "Fail"}]),
+        "at least one of onRemoteStatus",
+        (
+            f"{RULE}: Invalid value: a failure rule needs at least one of onRemoteStatus, "
+            "onReason, onMessage and onLogLine",
+        ),
+    ),
+    InvalidCase(
+        "failure-rule-with-a-broken-expression",
+        "a rule that can never be read must not wait for the first failure to show it",
+        _set("failureRules", [{"action": "Fail", "onLogLine": "(out of memory"}]),
+        RE2,
+        (
+            f'{RULE}.onLogLine: Invalid value: "string": error parsing regexp: missing closing ): '
+            f"`(out of memory` evaluating rule: {RE2}",
+        ),
+    ),
+    InvalidCase(
+        "failure-rule-with-a-lookahead",
+        "Python reads lookarounds, RE2 does not: both sides refuse them",
+        _set("failureRules", [{"action": "Fail", "onMessage": "error(?! 404)"}]),
+        RE2,
+        (
+            f'{RULE}.onMessage: Invalid value: "string": error parsing regexp: invalid or '
+            f"unsupported Perl syntax: `(?!` evaluating rule: {RE2}",
+        ),
+    ),
+    InvalidCase(
+        "failure-rule-with-an-unknown-action",
+        "Fail, Count and Ignore are all a rule can do",
+        _set("failureRules", [{"action": "Retry", "onRemoteStatus": ["error"]}]),
+        "action",
+        (
+            _unsupported(f"{RULE}.action", "Retry", ("Fail", "Count", "Ignore")),
+            RULES_NOT_CHECKED,
+        ),
+    ),
+    InvalidCase(
+        "failure-rule-on-a-status-that-is-no-failure",
+        "a finished task succeeded; rules are for failures",
+        _set("failureRules", [{"action": "Fail", "onRemoteStatus": ["finished"]}]),
+        "onRemoteStatus",
+        (
+            _unsupported(f"{RULE}.onRemoteStatus[0]", "finished", ("error", "stopped")),
+            RULES_NOT_CHECKED,
+        ),
+    ),
+    InvalidCase(
+        "zero-poll-interval",
+        "a resource cannot be looked at continuously",
+        _set("pollIntervalSeconds", 0),
+        "pollIntervalSeconds",
+        (_below("spec.pollIntervalSeconds", 0, 1),),
+    ),
+    InvalidCase(
+        "zero-start-deadline",
+        "no task is ready at the moment it starts",
+        _set("startDeadlineSeconds", 0),
+        "startDeadlineSeconds",
+        (_below("spec.startDeadlineSeconds", 0, 1),),
     ),
 ]

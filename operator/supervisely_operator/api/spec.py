@@ -143,12 +143,17 @@ class FailedStatus(enum.StrEnum):
     STOPPED = "stopped"
 
 
+#: What Python's ``re`` reads but RE2 (the API server's CEL) refuses: lookarounds and
+#: backreferences. The operator refuses them too, so both sides agree on what is a rule.
+NOT_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=")
+
+
 def _compiles(pattern: str) -> bool:
     try:
         re.compile(pattern)
     except re.error:
         return False
-    return True
+    return NOT_RE2.search(pattern) is None
 
 
 RegularExpression = Annotated[
@@ -433,7 +438,7 @@ class SuperviselyTaskSpec(CrdModel):
                 " ? !(has(self.moduleId) && has(self.appSlug))"
                 " : has(self.moduleId) != has(self.appSlug)"
             ),
-            message="set exactly one of moduleId and appSlug (with ObserveOnly: at most one)",
+            message="set exactly one of moduleId and appSlug (ObserveOnly: at most one)",
             holds=_exactly_one_app,
         ),
         Rule["SuperviselyTaskSpec"](

@@ -67,6 +67,11 @@ class Tasks:
         patch = json.dumps({"spec": dict(spec)})
         self.kubectl("patch", "slytask", name, "--type=merge", "-p", patch)
 
+    def annotate(self, name: str, key: str, value: str | None) -> None:
+        """Set (or, with None, remove) an annotation, as a user or an Argo CD action would."""
+        change = f"{key}-" if value is None else f"{key}={value}"
+        self.kubectl("annotate", "--overwrite", "slytask", name, change)
+
     def get(self, name: str) -> dict[str, Any] | None:
         out = self.kubectl("get", "slytask", name, "-o", "json", "--ignore-not-found")
         return json.loads(out) if out.strip() else None

@@ -1,0 +1,197 @@
+"""Per-object controls on the real API server with the simulator: pause, restart and refresh
+requests, adoption and observe-only, failure rules, readiness and the start deadline."""
+
+import time
+from typing import Any
+
+import pytest
+
+from supervisely_operator.simulator import Scenario
+from supervisely_operator.simulator.runner import ThreadedSimulator
+
+from harness import OperatorProcess, Tasks, condition, live_tasks, wait_until
+
+SERVE = {"moduleId": 103, "workspaceId": 1}
+TRAIN_FAILS = {"moduleId": 102, "workspaceId": 1}
+PAUSED = "supervisely.com/paused"
+RESTART = "supervisely.com/restart-requested-at"
+REFRESH = "supervisely.com/refresh-requested-at"
+
+
+def status_of(obj: dict[str, Any] | None) -> dict[str, Any]:
+    return ((obj or {}).get("status")) or {}
+
+
+def running_task(tasks: Tasks, name: str, *, other_than: int | None = None) -> int:
+    """The id of the resource's task once it runs and is Ready (not ``other_than``)."""
+    obj = tasks.wait(
+        name,
+        lambda o: (
+            condition(o or {}, "Ready").get("status") == "True"
+            and status_of(o).get("taskId") not in (None, other_than)
+        ),
+        what="running and ready",
+    )
+    task_id: int = status_of(obj)["taskId"]
+    return task_id
+
+
+def test_a_paused_resource_gets_no_calls_and_no_writes_and_resumes_where_it_was(
+    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+) -> None:
+    tasks.apply("serve", SERVE)
+    task_id = running_task(tasks, "serve")
+    tasks.annotate("serve", PAUSED, "true")
+    wait_until(lambda: "Paused" in operator.log_text(), what="the operator logged the pause")
+    version = (tasks.get("serve") or {})["metadata"]["resourceVersion"]
+    simulator.clear_calls()
+    simulator.force_task(task_id, "error", message="crashed while paused")
+    time.sleep(3)  # several poll intervals (0.5 s): nothing may look or write
+    assert simulator.calls() == []
+    obj = tasks.get("serve")
+    assert obj is not None
+    assert obj["metadata"]["resourceVersion"] == version
+    assert status_of(obj)["phase"] == "Running"
+
+    tasks.annotate("serve", PAUSED, None)
+    restarted = running_task(tasks, "serve", other_than=task_id)
+    status = status_of(tasks.get("serve"))
+    assert status["previousTaskIds"] == [task_id]
+    assert (status["restarts"], status["lastError"]["taskId"]) == (1, task_id)
+    assert restarted in live_tasks(simulator)
+
+
+def test_a_restart_request_replaces_the_task_once_per_value(
+    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+) -> None:
+    tasks.apply("serve", SERVE)
+    first = running_task(tasks, "serve")
+    tasks.annotate("serve", RESTART, "2026-12-03T10:00:00Z")
+    second = running_task(tasks, "serve", other_than=first)
+    status = status_of(tasks.get("serve"))
+    assert status["restartRequestHandled"] == "2026-12-03T10:00:00Z"
+    assert (status["restarts"], status["previousTaskIds"]) == (0, [first])
+    assert simulator.task_status(first) == "stopped"
+
+    tasks.annotate("serve", REFRESH, "same-restart-again")  # any write: the same value stays
+    tasks.wait(
+        "serve",
+        lambda o: status_of(o).get("refreshHandled") == "same-restart-again",
+        what="refreshed",
+    )
+    time.sleep(1)
+    assert live_tasks(simulator) == [second]
+    assert len(simulator.calls("tasks.run.app")) == 2
+
+
+def test_moving_a_running_session_under_a_new_resource_by_adoption(
+    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+) -> None:
+    tasks.apply("old", {**SERVE, "deletionPolicy": "Orphan"})
+    task_id = running_task(tasks, "old")
+    tasks.apply("thief", {**SERVE, "adoptTaskId": task_id})
+    refused = tasks.wait(
+        "thief",
+        lambda o: condition(o or {}, "Synced").get("reason") == "AdoptionRefused",
+        what="refused",
+    )
+    assert condition(refused or {}, "Synced")["message"] == (
+        f"Task {task_id} already belongs to {tasks.namespace}/old"
+    )
+    tasks.delete("thief", wait=True)
+
+    tasks.delete("old", wait=True)
+    assert live_tasks(simulator) == [task_id], "Orphan leaves the session running"
+    tasks.apply("new", {**SERVE, "adoptTaskId": task_id})
+    assert running_task(tasks, "new") == task_id
+    assert len(simulator.calls("tasks.run.app")) == 1, "adopted, not started"
+    tasks.delete("new", wait=True)
+    assert simulator.task_status(task_id) in ("terminating", "stopped"), "now it is ours"
+
+
+def test_observe_only_mirrors_a_task_and_never_touches_it(
+    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+) -> None:
+    tasks.apply("owner", {**SERVE, "deletionPolicy": "Orphan"})
+    task_id = running_task(tasks, "owner")
+    tasks.delete("owner", wait=True)
+    tasks.apply(
+        "watcher", {"workspaceId": 1, "managementPolicy": "ObserveOnly", "adoptTaskId": task_id}
+    )
+    assert running_task(tasks, "watcher") == task_id
+    simulator.force_task(task_id, "error", message="boom")
+    failed = tasks.wait_phase("watcher", "Failed")
+    assert condition(failed, "Failed")["reason"] == "TaskError"
+    tasks.delete("watcher", wait=True)
+    calls = {call.method for call in simulator.calls()}
+    assert len(simulator.calls("tasks.run.app")) == 1
+    assert simulator.calls("tasks.stop") == [], calls
+
+
+def test_an_out_of_memory_error_fails_at_once_and_a_lost_agent_restarts_uncounted(
+    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+) -> None:
+    rules = [
+        {"action": "Fail", "onLogLine": "out of memory"},
+        {"action": "Ignore", "onLogLine": "agent (lost|disconnected)"},
+    ]
+    policy = {"backoff": {"limit": 0, "initialDelaySeconds": 0}, "failureRules": rules}
+    tasks.apply("serve", {**SERVE, **policy})
+    first = running_task(tasks, "serve")
+    simulator.force_task(first, "error", message="agent lost")
+    second = running_task(tasks, "serve", other_than=first)
+    assert status_of(tasks.get("serve"))["restarts"] == 0, "not counted, though the limit is 0"
+
+    simulator.force_task(second, "error", message="CUDA out of memory")
+    obj = tasks.wait_phase("serve", "Failed")
+    failed = condition(obj, "Failed")
+    assert failed["reason"] == "FailureRuleMatched"
+    assert failed["message"].endswith("failure rule 1 says Fail")
+    assert status_of(obj)["lastError"]["failureRule"] == 1
+    assert len(simulator.calls("tasks.run.app")) == 2
+
+
+class TestReadiness:
+    @pytest.fixture
+    def scenario(self) -> Scenario:
+        """A serving app that takes 2 s to load its model, and one that never does."""
+        return Scenario.model_validate(
+            {
+                "durations": {"queued": 0.2, "consumed": 0.2, "terminating": 0.3},
+                "modules": [
+                    {"id": 103, "durations": {"ready_delay": 2.0}},
+                    {
+                        "id": 120,
+                        "slug": "supervisely-ecosystem/sim-serve-never-ready",
+                        "name": "Never ready",
+                        "outcome": "serve",
+                        "durations": {"ready_delay": 3600},
+                    },
+                ],
+            }
+        )
+
+    def test_ready_only_once_the_app_answers_and_a_start_deadline_restarts(
+        self, tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    ) -> None:
+        tasks.apply("serve", SERVE)
+        awaiting = tasks.wait(
+            "serve",
+            lambda o: condition(o or {}, "Ready").get("reason") == "AwaitingReadiness",
+            what="awaiting readiness",
+        )
+        assert status_of(awaiting)["phase"] == "Running"
+        assert condition(awaiting or {}, "Ready")["status"] == "False"
+        running_task(tasks, "serve")
+        assert simulator.calls("tasks.request.direct"), "readiness comes from the app"
+
+        backoff = {"limit": 1, "initialDelaySeconds": 0}
+        tasks.apply(
+            "stuck",
+            {"moduleId": 120, "workspaceId": 1, "startDeadlineSeconds": 2, "backoff": backoff},
+        )
+        obj = tasks.wait_phase("stuck", "Failed", timeout=30)
+        assert condition(obj, "Failed")["reason"] == "BackoffLimitExceeded"
+        assert status_of(obj)["lastError"]["reason"] == "StartDeadlineExceeded"
+        assert status_of(obj)["restarts"] == 1
+        assert live_tasks(simulator) == [status_of(tasks.get("serve"))["taskId"]]
