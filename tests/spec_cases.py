@@ -21,10 +21,10 @@ Spec = dict[str, Any]
 
 
 def example_objects() -> list[dict[str, Any]]:
-    """Every object in examples/, in file order."""
+    """Every object in examples/ and its folders, in file order."""
     return [
         document
-        for path in sorted(EXAMPLES_DIR.glob("*.yaml"))
+        for path in sorted(EXAMPLES_DIR.rglob("*.yaml"))
         for document in yaml.safe_load_all(path.read_text())
         if document
     ]

@@ -41,6 +41,11 @@ def test_examples_cover_the_main_jobs() -> None:
     assert any(spec.module_id for spec in specs), "an app named by module id"
     assert any(spec.kubernetes_settings for spec in specs), "one with KubernetesSettings"
     assert any(spec.multi_user_session for spec in specs), "a shared session"
+    assert any(spec.adopt_task_id for spec in specs), "adoption"
+    assert any(spec.management_policy == "ObserveOnly" for spec in specs), "observe-only"
+    assert any(spec.failure_rules for spec in specs), "failure rules"
+    assert any(spec.start_deadline_seconds for spec in specs), "a start deadline"
+    assert any(spec.poll_interval_seconds for spec in specs), "a poll interval"
 
 
 def test_defaults_are_the_sdk_defaults_and_the_operator_policy() -> None:
