@@ -4,6 +4,8 @@ import asyncio
 
 import pytest
 
+from declared_reasons import check_declared_reasons
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Work around pytest-asyncio issue #724 (fixed upstream by PR #1430, not in 1.5.0).
@@ -15,3 +17,9 @@ def pytest_configure(config: pytest.Config) -> None:
     creating one, and pytest-asyncio copes with that.
     """
     asyncio.set_event_loop(None)
+
+
+@pytest.fixture(autouse=True)
+def _only_declared_reasons(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any test that drives the decision fails on a reason the one list does not declare."""
+    check_declared_reasons(monkeypatch)

@@ -5,12 +5,13 @@ The test tooling (simulator, dev cluster, demo) is loaded only when its subcomma
 """
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 import click
 
 from supervisely_operator.api.crd import render_crd_yaml
-from supervisely_operator.api.reference import render_reference
+from supervisely_operator.api.reference import blocks_in, refresh, render_reference
 
 LAZY_COMMANDS = {
     "simulator": "supervisely_operator.simulator.cli:simulator_command",
@@ -48,9 +49,20 @@ def crds() -> None:
 
 
 @main.command()
-def reference() -> None:
-    """Print the README's field reference, generated from the models."""
-    click.echo(render_reference())
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def reference(files: tuple[Path, ...]) -> None:
+    """Print the README's field reference; given FILES, refresh their generated blocks instead.
+
+    The blocks (field reference, reasons table, health.lua's self-healing reasons) are generated
+    from the models and the one list of reasons.
+    """
+    if not files:
+        click.echo(render_reference())
+    for path in files:
+        text = path.read_text()
+        if not blocks_in(text):
+            raise click.ClickException(f"{path} holds no generated block")
+        path.write_text(refresh(text))
 
 
 @main.command()

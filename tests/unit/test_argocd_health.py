@@ -1,9 +1,10 @@
 """The Argo CD health check of SuperviselyTask, run as Argo CD runs it, on captured objects.
 
 ``health_test.yaml`` is the specification, in Argo CD's own format, and its objects were written
-by the real operator (``bench/capture_argocd_testdata.py``). A few tests below change one field
-of such an object to reach a branch no run of today's operator produces (a phase from a newer
-operator, a Synced reason that needs a real cluster's Secret): they say so in their names.
+by the real operator (``bench/capture_argocd_testdata.py``), or derived by hand from such an
+object for a state no run of the operator writes yet (their first line says which). A few tests
+below change one field of a captured object to reach a branch no run produces (a phase from a
+newer operator, each reason of the operator's list): they say so in their names.
 """
 
 import copy
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 from lupa.lua51 import LuaError
+
+from supervisely_operator.api.reasons import REASONS, Reason, Site
 
 from argocd_health import (
     HEALTH_DIR,
@@ -53,10 +56,14 @@ def test_every_testdata_file_is_a_case_and_every_case_has_its_file() -> None:
 
 
 def test_testdata_was_captured_and_stripped_of_what_identifies_one_run() -> None:
+    """Or derived by hand from a captured object, for a state no run writes yet."""
     for path in sorted((HEALTH_DIR / "testdata").glob("*.yaml")):
         text = path.read_text()
+        derived = re.match(r"# Derived from (testdata/\S+) \(captured\) by hand: ", text)
+        if derived is not None:
+            text = (HEALTH_DIR / derived[1]).read_text()
         assert text.startswith("# Captured by bench/capture_argocd_testdata.py"), path.name
-        metadata = yaml.safe_load(text)["metadata"]
+        metadata = yaml.safe_load(path.read_text())["metadata"]
         assert not {"uid", "resourceVersion", "managedFields"} & set(metadata), path.name
 
 
@@ -81,20 +88,44 @@ def test_a_phase_from_a_newer_operator_is_unknown_not_guessed() -> None:
     assert run_health(obj) == Verdict("Unknown", "Unknown phase Paused")
 
 
-@pytest.mark.parametrize(
-    ("reason", "status"),
-    [
-        ("StartOutcomeUnknown", "Progressing"),
-        ("SecretInvalid", "Degraded"),
-        ("CredentialsMissing", "Degraded"),
-        ("ProtocolError", "Degraded"),
-    ],
-)
-def test_synced_reasons_not_captured_are_classified_as_documented(reason: str, status: str) -> None:
-    """Self-healing reasons are an allowlist: anything else, even a new one, is Degraded."""
+IN_CONDITIONS = [name for name, info in REASONS.items() if info.in_conditions]
+IN_READY = [name for name, info in REASONS.items() if Site.PHASE in info.sites]
+
+
+def expected_for(reason: str) -> str:
+    return "Progressing" if REASONS[reason].heals else "Degraded"
+
+
+@pytest.mark.parametrize("reason", IN_CONDITIONS)
+def test_every_reason_as_synced_false_is_progressing_if_it_fixes_itself_else_degraded(
+    reason: str,
+) -> None:
+    """From the operator's one list: the script's table is generated from it."""
     obj = captured("unavailable.yaml")
     set_condition(obj, "Synced", reason=reason, message=f"{reason} happened")
-    assert run_health(obj) == Verdict(status, f"{reason} happened")
+    assert run_health(obj) == Verdict(expected_for(reason), f"{reason} happened")
+
+
+@pytest.mark.parametrize("reason", IN_READY)
+def test_every_reason_as_ready_false_while_running_is_progressing_if_it_fixes_itself(
+    reason: str,
+) -> None:
+    """A task that started but is not ready (AwaitingReadiness) is on its way, not Healthy."""
+    obj = captured("running.yaml")
+    set_condition(obj, "Ready", status="False", reason=reason, message=f"{reason} happened")
+    assert run_health(obj) == Verdict(expected_for(reason), f"{reason} happened")
+
+
+@pytest.mark.parametrize(
+    ("name", "type_"), [("unavailable.yaml", "Synced"), ("running.yaml", "Ready")]
+)
+def test_a_reason_the_script_does_not_know_is_degraded(name: str, type_: str) -> None:
+    """An allowlist: a reason of a newer operator, or one only Events carry, waits for a person
+    until the script is regenerated."""
+    obj = captured(name)
+    for reason in ["SomethingNew", Reason.ADOPTED]:
+        set_condition(obj, type_, status="False", reason=reason, message="new")
+        assert run_health(obj) == Verdict("Degraded", "new")
 
 
 @pytest.mark.parametrize("name", ["succeeded.yaml", "failed-backoff-limit.yaml", "suspended.yaml"])

@@ -9,7 +9,6 @@ import yaml
 from click.testing import CliRunner
 
 from supervisely_operator.api.crd import custom_resource_definition, openapi_schema, render_crd_yaml
-from supervisely_operator.api.reference import BEGIN, END, render_reference
 from supervisely_operator.api.schema import SchemaError, structural_schema
 from supervisely_operator.cli import main
 
@@ -147,9 +146,3 @@ def test_unstructural_models_are_refused_with_the_path(
 ) -> None:
     with pytest.raises(SchemaError, match=complaint):
         structural_schema(schema)
-
-
-def test_readme_reference_is_current() -> None:
-    readme = (REPO / "README.md").read_text()
-    start, end = readme.index(BEGIN), readme.index(END) + len(END)
-    assert readme[start:end] == render_reference(), "regenerate with supervisely-operator reference"

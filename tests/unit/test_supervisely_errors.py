@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from supervisely_operator.api.reasons import REASONS, Reason, Site
 from supervisely_operator.supervisely import (
     AgentId,
     AgentNotFound,
@@ -14,7 +15,6 @@ from supervisely_operator.supervisely import (
     NotFound,
     PaginationMismatch,
     ProtocolError,
-    Reason,
     Rejected,
     ServerMessage,
     StartOutcomeUnknown,
@@ -147,7 +147,13 @@ def test_reasons_are_the_documented_constants() -> None:
         Reason.MULTIPLE_TASKS_STARTED,
         Reason.AMBIGUOUS_APP,
     ]
-    assert Reason.UNAVAILABLE.value == "Unavailable"
+    assert Reason.UNAVAILABLE == "Unavailable"
+
+
+def test_every_reason_a_client_error_carries_is_declared_for_where_the_operator_puts_it() -> None:
+    """A failed call sets Synced, a refused start lastError, and both post an Event."""
+    for error in every_error():
+        assert REASONS[error.reason].sites >= {Site.SYNCED, Site.LAST_ERROR, Site.EVENT}
 
 
 def test_hierarchy_lets_callers_catch_by_intent() -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from supervisely_operator.api import SecretReference
+from supervisely_operator.api.reasons import Reason
 from supervisely_operator.controller.kube import KubeApi, KubeRefused, ObjectGone
 from supervisely_operator.supervisely import (
     CallObserver,
@@ -88,7 +89,7 @@ class ClientPool:
         if secret_ref is None:
             if self._default is None:
                 raise CredentialsUnavailable(
-                    "CredentialsMissing",
+                    Reason.CREDENTIALS_MISSING,
                     "The operator has no SERVER_ADDRESS/API_TOKEN and the resource names no "
                     "credentialsSecretRef",
                 )
@@ -109,7 +110,7 @@ class ClientPool:
                 )
                 self._gates[server] = gate
             except ValueError as error:  # a malformed address or token; the text names neither
-                raise CredentialsUnavailable("CredentialsInvalid", str(error)) from None
+                raise CredentialsUnavailable(Reason.CREDENTIALS_INVALID, str(error)) from None
         return self._clients[key]
 
     async def _from_secret(self, namespace: str, name: str, *, deleting: bool) -> Credentials:
@@ -125,7 +126,8 @@ class ClientPool:
         missing = [key for key in (SERVER_ADDRESS_KEY, API_TOKEN_KEY) if not secret.values.get(key)]
         if missing:
             raise CredentialsUnavailable(
-                "SecretInvalid", f"Secret {namespace}/{name} lacks the keys {', '.join(missing)}"
+                Reason.SECRET_INVALID,
+                f"Secret {namespace}/{name} lacks the keys {', '.join(missing)}",
             )
         credentials = Credentials(
             server_address=secret.values[SERVER_ADDRESS_KEY],
@@ -166,10 +168,12 @@ class ClientPool:
 def _unreadable(namespace: str, name: str, error: Exception) -> CredentialsUnavailable:
     """Why a Secret could not be read, in words that say what to fix."""
     if isinstance(error, ObjectGone):
-        return CredentialsUnavailable("SecretNotFound", f"Secret {namespace}/{name} does not exist")
+        return CredentialsUnavailable(
+            Reason.SECRET_NOT_FOUND, f"Secret {namespace}/{name} does not exist"
+        )
     hint = ""
     if isinstance(error, KubeRefused) and error.status == 403:
         hint = "; the operator's RBAC must allow get on Secrets in this namespace"
     return CredentialsUnavailable(
-        "SecretUnreadable", f"Secret {namespace}/{name} cannot be read: {error}{hint}"
+        Reason.SECRET_UNREADABLE, f"Secret {namespace}/{name} cannot be read: {error}{hint}"
     )

@@ -1,13 +1,16 @@
-"""Conditions and Event reasons: the constants users script against, and how they are set.
+"""Condition types, the constants users script against, and how conditions are set.
 
 Condition types and reasons are API: ``kubectl wait --for=condition=Succeeded`` and Argo CD
-health checks read them, so they are constants here rather than strings scattered around.
+health checks read them, so they are constants rather than strings scattered around. The reasons
+are declared in the one list of :mod:`supervisely_operator.api.reasons`; ``Reason`` is re-exported
+here for the pure core.
 """
 
 from datetime import datetime
 from typing import Final
 
 from supervisely_operator.api import Condition, ConditionStatus, SuperviselyTaskStatus, TaskPhase
+from supervisely_operator.api.reasons import Reason as Reason
 
 READY: Final = "Ready"
 """True while the task runs (started or deployed on Supervisely)."""
@@ -17,38 +20,6 @@ FAILED: Final = "Failed"
 """True once the resource gave up: error with no restart left, or a start Supervisely refused."""
 SYNCED: Final = "Synced"
 """True when the last pass could talk to Supervisely; False says why not."""
-
-
-class Reason:
-    """CamelCase reasons shared by conditions, ``lastError`` and Events."""
-
-    STARTING: Final = "Starting"
-    STARTED: Final = "Started"
-    ADOPTED: Final = "Adopted"
-    QUEUED: Final = "Queued"
-    RUNNING: Final = "Running"
-    FINISHED: Final = "Finished"
-    STOPPING: Final = "Stopping"
-    SUSPENDED: Final = "Suspended"
-    SPEC_CHANGED: Final = "SpecChanged"
-    RESTARTING: Final = "Restarting"
-    TASK_ERROR: Final = "TaskError"
-    TASK_LOST: Final = "TaskLost"
-    STOPPED_EXTERNALLY: Final = "StoppedExternally"
-    DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
-    BACKOFF_LIMIT_EXCEEDED: Final = "BackoffLimitExceeded"
-    START_FAILED: Final = "StartFailed"
-    AGENT_NOT_RUNNING: Final = "AgentNotRunning"
-    RECONCILED: Final = "Reconciled"
-    EXPIRED: Final = "Expired"
-    DELETING: Final = "Deleting"
-    STRAY_TASK_STOPPED: Final = "StrayTaskStopped"
-    INVALID_SPEC: Final = "InvalidSpec"
-    AWAITING_READINESS: Final = "AwaitingReadiness"
-    START_DEADLINE_EXCEEDED: Final = "StartDeadlineExceeded"
-    RESTART_REQUESTED: Final = "RestartRequested"
-    ADOPTION_REFUSED: Final = "AdoptionRefused"
-    FAILURE_RULE_MATCHED: Final = "FailureRuleMatched"
 
 
 def set_condition(

@@ -1,7 +1,8 @@
 """Typed errors of the Supervisely client, and the parser for Supervisely's error bodies.
 
 The operator turns these into Kubernetes conditions and Events, so each error carries a
-``reason`` constant (CamelCase, from :class:`Reason`), the RPC ``method`` it came from, the HTTP
+``reason`` (CamelCase, from the operator's one list of reasons in
+:mod:`supervisely_operator.api.reasons`), the RPC ``method`` it came from, the HTTP
 ``status`` when there was one, and a message written for the person reading ``kubectl describe``.
 No error ever holds the API token, an httpx request, or its headers: the transport stores a
 sanitised description of the cause instead of chaining the httpx exception.
@@ -23,29 +24,12 @@ The hierarchy says what the caller can do about it::
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import ClassVar
 
+from supervisely_operator.api.reasons import Reason
 from supervisely_operator.supervisely.ids import AgentId, ModuleId, TaskId
 
 _SNIPPET_CHARS = 200
-
-
-class Reason(StrEnum):
-    """Short constants for Kubernetes condition reasons and Event reasons."""
-
-    UNAUTHORIZED = "Unauthorized"
-    NOT_FOUND = "NotFound"
-    TASK_NOT_FOUND = "TaskNotFound"
-    AGENT_NOT_FOUND = "AgentNotFound"
-    APP_NOT_FOUND = "AppNotFound"
-    REJECTED = "Rejected"
-    UNAVAILABLE = "Unavailable"
-    START_OUTCOME_UNKNOWN = "StartOutcomeUnknown"
-    PROTOCOL_ERROR = "ProtocolError"
-    PAGINATION_MISMATCH = "PaginationMismatch"
-    MULTIPLE_TASKS_STARTED = "MultipleTasksStarted"
-    AMBIGUOUS_APP = "AmbiguousApp"
 
 
 @dataclass(frozen=True)
@@ -108,7 +92,7 @@ def _suffix(server: ServerMessage) -> str:
 class SuperviselyError(Exception):
     """Base of every error the client raises on purpose."""
 
-    reason: ClassVar[Reason] = Reason.PROTOCOL_ERROR
+    reason: ClassVar[str] = Reason.PROTOCOL_ERROR
 
     def __init__(self, message: str, *, method: str, status: int | None = None) -> None:
         super().__init__(message)
