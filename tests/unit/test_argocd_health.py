@@ -17,18 +17,10 @@ from lupa.lua51 import LuaError
 
 from supervisely_operator.api.reasons import REASONS, Reason, Site
 
-from argocd_health import (
-    HEALTH_DIR,
-    HEALTH_LUA,
-    REPO,
-    HealthCase,
-    Verdict,
-    health_cases,
-    run_health,
-)
+from argocd_health import HEALTH_DIR, HEALTH_LUA, HealthCase, Verdict, health_cases, run_health
+from argocd_lua import REPO, documented_argocd_cm
 
 CASES = health_cases()
-DOC = REPO / "docs" / "argocd.md"
 CRD = REPO / "crds" / "superviselytask.yaml"
 CONFIGMAP_KEY = "resource.customizations.health.supervisely.com_SuperviselyTask"
 
@@ -157,18 +149,5 @@ def test_the_runner_treats_a_status_outside_argo_cds_as_unknown_as_argo_cd_does(
     assert verdict == Verdict("Unknown", "Lua returned an invalid health status")
 
 
-def configmap_snippets(markdown: str) -> list[dict[str, Any]]:
-    """Every YAML block of the document that is the argocd-cm ConfigMap."""
-    blocks = re.findall(r"^```yaml\n(.*?)^```", markdown, flags=re.DOTALL | re.MULTILINE)
-    documents = [yaml.safe_load(block) for block in blocks]
-    return [
-        d
-        for d in documents
-        if isinstance(d, dict) and d.get("kind") == "ConfigMap"
-        and d["metadata"]["name"] == "argocd-cm"
-    ]  # fmt: skip
-
-
 def test_the_argocd_cm_snippet_in_the_docs_is_health_lua_exactly() -> None:
-    [configmap] = configmap_snippets(DOC.read_text())
-    assert configmap["data"][CONFIGMAP_KEY] == HEALTH_LUA.read_text()
+    assert documented_argocd_cm()[CONFIGMAP_KEY] == HEALTH_LUA.read_text()

@@ -22,7 +22,8 @@ from supervisely_operator.cli import main
 from supervisely_operator.reconcile.draft import StatusDraft
 from supervisely_operator.reconcile.situation import EventType
 
-from argocd_health import HEALTH_LUA, REPO
+from argocd_health import HEALTH_LUA
+from argocd_lua import REPO
 
 OPERATOR = REPO / "operator" / "supervisely_operator"
 TOOLING = {"simulator", "devcluster", "demo"}

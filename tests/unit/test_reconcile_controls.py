@@ -6,15 +6,6 @@ from typing import Any
 
 import pytest
 
-from decision import (
-    NOW,
-    condition,
-    running_status,
-    seen,
-    situation,
-    spec,
-    status,
-)
 from supervisely_operator.api import FailureAction, LastError, TaskPhase
 from supervisely_operator.reconcile.conditions import FAILED, READY, SYNCED, Reason
 from supervisely_operator.reconcile.decide import log_tail_wanted, plan_next_step, task_to_adopt
@@ -27,6 +18,16 @@ from supervisely_operator.reconcile.situation import (
     StartTask,
     StopTask,
     TaskGone,
+)
+
+from decision import (
+    NOW,
+    condition,
+    running_status,
+    seen,
+    situation,
+    spec,
+    status,
 )
 
 

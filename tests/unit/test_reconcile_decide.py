@@ -5,17 +5,6 @@ from datetime import timedelta
 
 import pytest
 
-from decision import (
-    HASH,
-    NOW,
-    TUNING,
-    condition,
-    running_status,
-    seen,
-    situation,
-    spec,
-    status,
-)
 from supervisely_operator.api import (
     ConditionStatus,
     LastError,
@@ -37,6 +26,18 @@ from supervisely_operator.reconcile.situation import (
     StopTask,
     TaskGone,
     Tuning,
+)
+
+from decision import (
+    HASH,
+    NOW,
+    TUNING,
+    condition,
+    running_status,
+    seen,
+    situation,
+    spec,
+    status,
 )
 
 

@@ -64,8 +64,11 @@ class Tasks:
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
 
     def patch_spec(self, name: str, spec: Mapping[str, Any]) -> None:
-        patch = json.dumps({"spec": dict(spec)})
-        self.kubectl("patch", "slytask", name, "--type=merge", "-p", patch)
+        self.merge_patch(name, {"spec": dict(spec)})
+
+    def merge_patch(self, name: str, patch: Mapping[str, Any]) -> None:
+        """An RFC 7386 merge patch, as Argo CD sends for a resource action."""
+        self.kubectl("patch", "slytask", name, "--type=merge", "-p", json.dumps(patch))
 
     def annotate(self, name: str, key: str, value: str | None) -> None:
         """Set (or, with None, remove) an annotation, as a user or an Argo CD action would."""

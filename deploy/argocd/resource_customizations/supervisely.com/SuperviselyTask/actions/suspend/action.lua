@@ -1,0 +1,5 @@
+-- Stop the task and start none while spec.suspend is true. This is the desired
+-- state: if Git sets spec.suspend, the resource goes OutOfSync, and an Application
+-- with selfHeal puts Git's value back.
+obj.spec.suspend = true
+return obj
