@@ -15,8 +15,13 @@ from supervisely_operator.api.status import (
     Condition,
     ConditionStatus,
     LastError,
+    OutputExperiment,
+    OutputLink,
+    OutputLinkKind,
+    OutputProject,
     StartRequest,
     SuperviselyTaskStatus,
+    TaskOutputs,
     TaskPhase,
 )
 from supervisely_operator.api.task import SuperviselyTask
@@ -34,6 +39,10 @@ __all__ = [
     "KubernetesSettings",
     "LastError",
     "LogLevel",
+    "OutputExperiment",
+    "OutputLink",
+    "OutputLinkKind",
+    "OutputProject",
     "RestartPolicy",
     "SecretReference",
     "ServerRestartPolicy",
@@ -41,5 +50,6 @@ __all__ = [
     "SuperviselyTask",
     "SuperviselyTaskSpec",
     "SuperviselyTaskStatus",
+    "TaskOutputs",
     "TaskPhase",
 ]
