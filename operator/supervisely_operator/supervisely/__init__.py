@@ -43,6 +43,7 @@ from supervisely_operator.supervisely.models import (
     TaskInfo,
     TaskStatus,
 )
+from supervisely_operator.supervisely.outputs import absolute_links, task_outputs
 from supervisely_operator.supervisely.payloads import (
     Filter,
     KubernetesSettings,
@@ -98,7 +99,9 @@ __all__ = [
     "Unauthorized",
     "UserId",
     "WorkspaceId",
+    "absolute_links",
     "filter_eq",
     "filter_in",
     "normalize_server_address",
+    "task_outputs",
 ]
