@@ -27,6 +27,11 @@ class Watch:
     """Observations taken before this (the resource's last recorded action) do not count."""
     wake: Callable[[], None]
     """Called when the observation changes, so the resource's loop can sleep until then."""
+    probe_readiness: bool = False
+    """Ask the task's app ``is_ready`` while the task is started (``RemoteTask.ready``)."""
+    poll_interval: float | None = None
+    """List the workspace at least this often, in seconds (never faster than the operator's
+    transition interval); None: the operator's intervals alone."""
 
 
 class TaskRemote(Protocol):
@@ -34,6 +39,11 @@ class TaskRemote(Protocol):
 
     async def observe(self, watch: Watch) -> Observation:
         """What exists remotely for the resource; never changes anything."""
+        ...
+
+    def owner_of(self, task_id: int, resource: ResourceRef) -> ResourceRef | None:
+        """Another resource (not ``resource``, by uid) that watches this task id now, if any:
+        a task is owned by one resource only, so ``resource`` must not adopt it."""
         ...
 
     def strays(self, resource: ResourceRef) -> tuple[RemoteTask, ...]:
