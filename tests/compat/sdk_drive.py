@@ -16,9 +16,26 @@ from typing import Any
 
 import requests
 import supervisely as sly
+from supervisely.api.nn.utils import get_experiment_info_by_task_id
 from supervisely.api.task_api import KubernetesSettings, TaskFinishedWithError
 
 POLL = 0.1
+EXPERIMENT_INFO = {  # TaskApi.set_output_experiment's docstring example, shortened
+    "experiment_name": "247 Lemons RT-DETRv2-M",
+    "framework_name": "RT-DETRv2",
+    "model_name": "RT-DETRv2-M",
+    "task_type": "object detection",
+    "project_id": 76,
+    "task_id": 247,
+    "model_files": {"config": "model_config.yml"},
+    "checkpoints": ["checkpoints/best.pth", "checkpoints/last.pth"],
+    "best_checkpoint": "best.pth",
+    "model_meta": "model_meta.json",
+    "hyperparameters": "hyperparameters.yaml",
+    "artifacts_dir": "/experiments/76_Lemons/247_RT-DETRv2/",
+    "evaluation_metrics": {"mAP": 0.994, "AP50": 1.0, "AP75": 1.0},
+    "primary_metric": "mAP",
+}
 
 
 def arm_fault(server: str, token: str, fault: dict[str, Any]) -> None:
@@ -68,6 +85,7 @@ def main() -> dict[str, Any]:
     )
     results["status_after_stop"] = str(api.task.get_status(task_id))
     results["logs"] = api.task.get_logs(task_id, limit=3)
+    drive_outputs(api, task_id, results)
     results["listed_ids"] = [t["id"] for t in api.task.get_list(1)]
     results["missing_task"] = api.task.get_info_by_id(999_999)
 
@@ -82,6 +100,17 @@ def main() -> dict[str, Any]:
         results["failing_wait"] = "returned"
     except TaskFinishedWithError:
         results["failing_wait"] = "TaskFinishedWithError"
+
+    trained = api.task.start(agent_id=1, module_id=finishes_id, workspace_id=1)
+    api.task.wait(
+        trained["id"], api.task.Status.FINISHED, wait_attempts=200, wait_attempt_timeout_sec=POLL
+    )
+    experiment = get_experiment_info_by_task_id(api, trained["id"])
+    results["trained"] = {
+        "task_id": experiment.task_id,
+        "best_checkpoint": experiment.best_checkpoint,
+        "metrics": experiment.evaluation_metrics,
+    }
 
     serve_id = api.app.get_ecosystem_module_id("supervisely-ecosystem/sim-serve-model")
     session = api.app.start(agent_id=1, module_id=serve_id, workspace_id=1, task_name="sdk-serve")
@@ -122,6 +151,25 @@ def main() -> dict[str, Any]:
     except requests.exceptions.HTTPError as exc:
         results["waiting_agent"] = exc.response.status_code
     return results
+
+
+def drive_outputs(api: sly.Api, task_id: int, results: dict[str, Any]) -> None:
+    """Every ``set_output_*`` call that needs no other API (file URLs given or made locally)."""
+    api.task.set_output_project(task_id, 76, project_name="Lemons")
+    api.task.set_output_experiment(task_id, EXPERIMENT_INFO)
+    api.task.set_output_directory(task_id, 7660, "/experiments/76/")
+    results["output"] = api.task.get_info_by_id(task_id)["meta"]["output"]
+    generals = []
+    for publish in (
+        lambda: api.task.set_output_report(task_id, 9, "report.lnk"),
+        lambda: api.task.set_output_archive(task_id, 10, "out.tar", file_url="/s/out.tar"),
+        lambda: api.task.set_output_file_download(task_id, 11, "p.json", file_url="/s/p.json"),
+        lambda: api.task.set_output_text(task_id, "Done"),
+        lambda: api.task.set_output_error(task_id, "Training failed", "CUDA out of memory"),
+    ):
+        publish()
+        generals.append(api.task.get_info_by_id(task_id)["meta"]["output"]["general"])
+    results["generals"] = generals
 
 
 if __name__ == "__main__":

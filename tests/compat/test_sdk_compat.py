@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from supervisely_operator.api import OutputLinkKind
 from supervisely_operator.simulator import Scenario, Simulator
+from supervisely_operator.supervisely import task_outputs
 
 SDK_PYTHON = os.environ.get("SUPERVISELY_SDK_PYTHON")
 DRIVER = Path(__file__).with_name("sdk_drive.py")
@@ -112,6 +114,7 @@ async def test_sdk_drives_the_simulator() -> None:
     assert result["after_503s"] == 1001, "two 503s are retried through"
     assert result["retry_after_waited"] >= 1, "the SDK honours Retry-After on 429"
     assert result["waiting_agent"] == 400
+    check_outputs(result)
 
     first_run = next(call for call in calls if call.method == "tasks.run.app")
     assert set(first_run.body) == RUN_APP_KEYS
@@ -122,9 +125,46 @@ async def test_sdk_drives_the_simulator() -> None:
         "limitMemoryGb": 8,
     }, "KubernetesSettings arrive flattened next to limitByWorkspace"
     assert first_run.body["restartPolicy"] == "on_error"
-    app_start = [call for call in calls if call.method == "tasks.run.app"][2]
+    app_start = next(
+        call for call in calls if call.method == "tasks.run.app" and call.body["moduleId"] == 103
+    )
     assert app_start.body["appVersion"] == "v2.0.3", "AppApi.start looks up the latest release"
     assert [call.method for call in calls].count("instance.version") == 2, (
         "each Api object probes the version once, after its first non-200"
     )
     assert all(call.token_valid for call in calls)
+
+
+def check_outputs(result: dict[str, Any]) -> None:
+    """What the SDK's set_output_* calls left in meta.output, and how the operator reads it."""
+    output = result["output"]
+    assert set(output) == {"project", "experiment", "general"}, "each call replaced its own key"
+    outputs = task_outputs(output)
+    assert outputs is not None
+    assert outputs.project is not None
+    assert (outputs.project.id, outputs.project.name) == (76, "Lemons")
+    assert outputs.link is not None
+    assert (outputs.link.kind, outputs.link.title, outputs.link.url) == (
+        OutputLinkKind.DIRECTORY,
+        "/experiments/76/",
+        "/files/7660",
+    )
+    assert outputs.experiment is not None
+    assert outputs.experiment.best_checkpoint == "best.pth"
+    assert outputs.experiment.metrics == {"mAP": 0.994, "AP50": 1.0, "AP75": 1.0}
+
+    read = [task_outputs({"general": general}) for general in result["generals"]]
+    assert [o.link.kind if o and o.link else None for o in read[:3]] == [
+        OutputLinkKind.REPORT,
+        OutputLinkKind.ARCHIVE,
+        OutputLinkKind.FILE,
+    ]
+    assert read[3] is not None
+    assert read[3].text == "Done"
+    assert read[4] is not None
+    assert read[4].error == "Training failed: CUDA out of memory"
+
+    trained = result["trained"]
+    assert trained["best_checkpoint"] == "best.pt", "the SDK reads the default training's run"
+    assert trained["metrics"]["mAP"] == 0.72
+    assert trained["task_id"] > 1001

@@ -286,3 +286,38 @@ async def test_session_url_points_at_the_server(
 ) -> None:
     assert client.session_url(TaskId(1001)) == f"{simulator.base_url}/apps/sessions/1001"
     assert simulator.calls() == []
+
+
+async def test_an_app_is_ready_only_while_it_serves_and_is_never_retried(
+    simulator: Simulator, client: SuperviselyClient
+) -> None:
+    task_id = (await client.start_task(start_request(SERVES))).task_id
+    answers = [await client.is_app_ready(task_id)]  # queued: the app's own 503
+    async with asyncio.timeout(5):
+        while not answers[-1]:
+            answers.append(await client.is_app_ready(task_id))
+            await asyncio.sleep(0.01)
+    await client.stop_task(task_id)
+    await wait_for(client, task_id, {TaskStatus.STOPPED})
+    answers.append(await client.is_app_ready(task_id))  # ended: the platform's 400
+
+    assert answers[0] is False
+    assert answers[-2:] == [True, False]
+    assert len(simulator.calls("tasks.request.direct")) == len(answers), "no retries"
+    with pytest.raises(TaskNotFound):
+        await client.is_app_ready(TaskId(999_999))
+
+
+async def test_what_a_finished_task_published_is_read_from_meta_output(
+    client: SuperviselyClient,
+) -> None:
+    task_id = (await client.start_task(start_request(FINISHES))).task_id
+    info, _ = await wait_for(client, task_id, {TaskStatus.FINISHED})
+
+    assert info.outputs is not None
+    assert info.outputs.experiment is not None
+    assert info.outputs.experiment.best_checkpoint == "best.pt"
+    assert info.outputs.link is not None
+    assert info.outputs.link.url == f"/files/{task_id}", "as published; the remote resolves it"
+    (listed,) = [t for t in await client.list_tasks(WorkspaceId(1)) if t.id == task_id]
+    assert listed.outputs == info.outputs

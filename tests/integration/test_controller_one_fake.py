@@ -53,6 +53,9 @@ class FakeRemote:
         status = self.statuses[watch.task_id]
         return TaskSeen(RemoteTask(task_id=watch.task_id, status=status, raw_status=status.value))
 
+    def owner_of(self, task_id: int, resource: ResourceRef) -> ResourceRef | None:
+        return None
+
     def strays(self, resource: ResourceRef) -> tuple[RemoteTask, ...]:
         return tuple(
             RemoteTask(task_id=task_id, status=RemoteStatus.STARTED, raw_status="started")

@@ -11,13 +11,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from supervisely_operator.api import SuperviselyTaskSpec
+from supervisely_operator.api import (
+    OutputLinkKind,
+    OutputProject,
+    SuperviselyTaskSpec,
+    TaskOutputs,
+)
 from supervisely_operator.reconcile.outcomes import Started
 from supervisely_operator.reconcile.situation import (
     AwaitingObservation,
     NothingToObserve,
     Observation,
     RemoteStatus,
+    RemoteTask,
     RemoteUnavailable,
     ResourceRef,
     StartNotFound,
@@ -33,7 +39,9 @@ TIMING = PollTiming(
     interval=0.05, transition_interval=0.02, idle_interval=0.2, per_page=3, jitter=0.0
 )
 SERVES = {"workspaceId": 1, "agentId": 1, "moduleId": 103}
-SETTINGS = ClientSettings(max_attempts=1, read_timeout=2.0)
+SLOW = PollTiming(interval=1.0, transition_interval=0.1, idle_interval=2.0, per_page=3, jitter=0.0)
+"""Slow enough that a list more or less than a steady pace shows."""
+SETTINGS = ClientSettings(max_attempts=1, readiness_attempts=1, read_timeout=2.0)
 
 
 class Resource:
@@ -44,7 +52,13 @@ class Resource:
         self.woken = asyncio.Event()
 
     def watch(
-        self, *, task_id: int | None = None, marker: str | None = None, since: datetime | None
+        self,
+        *,
+        task_id: int | None = None,
+        marker: str | None = None,
+        since: datetime | None,
+        probe_readiness: bool = False,
+        poll_interval: float | None = None,
     ) -> Watch:
         return Watch(
             resource=self.ref,
@@ -53,6 +67,8 @@ class Resource:
             marker=marker,
             since=since,
             wake=self.woken.set,
+            probe_readiness=probe_readiness,
+            poll_interval=poll_interval,
         )
 
 
@@ -63,15 +79,37 @@ async def simulator(
     return await simulator_factory(Scenario(), clock=fake_clock)
 
 
+RemoteFactory = Callable[[PollTiming], SuperviselyRemote]
+
+
 @pytest.fixture
-async def remote(simulator: Simulator, simulator_token: str) -> AsyncIterator[SuperviselyRemote]:
-    client = SuperviselyClient(simulator.base_url, simulator_token, SETTINGS)
-    remote = SuperviselyRemote(
-        client, timing=TIMING, lookup_ttl=60.0, start_deadline=5.0, now=lambda: datetime.now(UTC)
-    )
-    yield remote
-    await remote.aclose()
-    await client.aclose()
+async def remote_factory(
+    simulator: Simulator, simulator_token: str
+) -> AsyncIterator[RemoteFactory]:
+    """Remotes on the simulator with the given timing; all closed after the test."""
+    made: list[SuperviselyRemote] = []
+
+    def make(timing: PollTiming) -> SuperviselyRemote:
+        client = SuperviselyClient(simulator.base_url, simulator_token, SETTINGS)
+        remote = SuperviselyRemote(
+            client,
+            timing=timing,
+            lookup_ttl=60.0,
+            start_deadline=5.0,
+            now=lambda: datetime.now(UTC),
+        )
+        made.append(remote)
+        return remote
+
+    yield make
+    for remote in made:
+        await remote.aclose()
+        await remote.client.aclose()
+
+
+@pytest.fixture
+def remote(remote_factory: RemoteFactory) -> SuperviselyRemote:
+    return remote_factory(TIMING)
 
 
 async def start(
@@ -108,11 +146,12 @@ async def started_and_seen(
     name: str,
     *,
     until: Callable[[Observation], bool] = lambda o: isinstance(o, TaskSeen),
+    probe_readiness: bool = False,
 ) -> tuple[Resource, int, Watch]:
     """A resource with a started task, watched until an observation ``until`` holds."""
     resource = Resource(name)
     task_id = await start(remote, resource)
-    watch = resource.watch(task_id=task_id, since=None)
+    watch = resource.watch(task_id=task_id, since=None, probe_readiness=probe_readiness)
     await seen_until(remote, resource, watch, until)
     return resource, task_id, watch
 
@@ -127,6 +166,15 @@ def status_of(observation: Observation) -> RemoteStatus | None:
 
 def is_queued(observation: Observation) -> bool:
     return status_of(observation) is RemoteStatus.QUEUED
+
+
+def seen(observation: Observation) -> RemoteTask:
+    assert isinstance(observation, TaskSeen), observation
+    return observation.task
+
+
+def readiness_is(ready: bool | None) -> Callable[[Observation], bool]:
+    return lambda o: isinstance(o, TaskSeen) and o.task.ready is ready
 
 
 async def test_one_list_serves_every_resource_of_the_workspace(
@@ -199,6 +247,8 @@ async def test_a_task_the_operator_stopped_needs_no_info_call(
     remote: SuperviselyRemote, simulator: Simulator, fake_clock: FakeClock
 ) -> None:
     resource, task_id, watch = await started_and_seen(remote, "stopped", until=is_queued)
+    simulator.publish_output(task_id, {"project": {"id": 7, "title": "Lemons"}})
+    await seen_until(remote, resource, watch, lambda o: seen(o).outputs is not None)
 
     assert await remote.stop(task_id, resource=resource.ref) is None
     fake_clock.advance(5)  # terminating -> stopped
@@ -208,6 +258,9 @@ async def test_a_task_the_operator_stopped_needs_no_info_call(
 
     assert isinstance(ended, TaskSeen)
     assert simulator.calls("tasks.info") == []
+    assert ended.task.outputs == TaskOutputs(project=OutputProject(id=7, name="Lemons")), (
+        "what it published is kept from its last list"
+    )
 
 
 async def test_a_task_that_no_longer_exists_is_gone(
@@ -405,3 +458,173 @@ async def test_a_list_refused_with_retry_after_passes_the_pause_on_and_keeps_to_
 
     assert len(simulator.calls("tasks.list")) == lists + 1, "one list after the pause"
     assert time.monotonic() - refused_at >= 1.9, "and not before it was over (the client's gate)"
+
+
+async def test_an_app_is_asked_whether_it_is_ready_until_it_is_and_never_after(
+    remote: SuperviselyRemote, simulator: Simulator, fake_clock: FakeClock
+) -> None:
+    resource, task_id, watch = await started_and_seen(
+        remote, "serving", until=is_queued, probe_readiness=True
+    )
+    assert seen(await remote.observe(watch)).ready is None, "not asked while queued"
+    assert simulator.calls("tasks.request.direct") == []
+
+    fake_clock.advance(2.5)  # started; the app answers 2 s later
+    await seen_until(remote, resource, watch, readiness_is(False))
+    fake_clock.advance(2)
+    await seen_until(remote, resource, watch, readiness_is(True))
+    probes = simulator.calls("tasks.request.direct")
+    await asyncio.sleep(TIMING.idle_interval * 3)  # several more lists
+
+    assert len(simulator.calls("tasks.request.direct")) == len(probes), "seen ready: asked no more"
+    assert {call.body["command"] for call in probes} == {"is_ready"}
+    assert await remote.stop(task_id, resource=resource.ref) is None
+    stopping = await seen_until(
+        remote, resource, watch, lambda o: status_of(o) is RemoteStatus.TERMINATING
+    )
+    assert seen(stopping).ready is None, "readiness is forgotten once the task leaves started"
+
+
+async def test_an_app_nobody_asks_about_is_not_probed(
+    remote: SuperviselyRemote, simulator: Simulator, fake_clock: FakeClock
+) -> None:
+    resource, _, watch = await started_and_seen(remote, "quiet", until=is_queued)
+
+    fake_clock.advance(5)
+    started = await seen_until(
+        remote, resource, watch, lambda o: status_of(o) is RemoteStatus.STARTED
+    )
+    await asyncio.sleep(TIMING.idle_interval * 2)
+
+    assert seen(started).ready is None
+    assert simulator.calls("tasks.request.direct") == []
+
+
+async def test_a_failing_probe_leaves_readiness_unknown_and_the_task_seen(
+    remote: SuperviselyRemote, simulator: Simulator, fake_clock: FakeClock
+) -> None:
+    resource, _, watch = await started_and_seen(
+        remote, "flaky", until=is_queued, probe_readiness=True
+    )
+    simulator.inject_fault("tasks.request.direct", status=502, times=1000)
+    fake_clock.advance(5)  # started and ready, but nobody can tell
+    await seen_until(remote, resource, watch, lambda o: status_of(o) is RemoteStatus.STARTED)
+    await asyncio.sleep(TIMING.idle_interval * 2)  # lists at the fast pace, a probe each
+
+    assert len(simulator.calls("tasks.request.direct")) >= 2, "probed again after each failure"
+    assert seen(await remote.observe(watch)).ready is None, "a failing server is no answer"
+    simulator.clear_faults()
+    await seen_until(remote, resource, watch, readiness_is(True))
+
+
+async def test_lists_come_at_the_transition_interval_while_an_app_is_not_ready(
+    remote_factory: RemoteFactory, simulator: Simulator, fake_clock: FakeClock
+) -> None:
+    remote = remote_factory(SLOW)
+    resource, _, watch = await started_and_seen(
+        remote, "warming", until=is_queued, probe_readiness=True
+    )
+    fake_clock.advance(2.5)
+    await seen_until(remote, resource, watch, readiness_is(False))
+
+    simulator.clear_calls()
+    await asyncio.sleep(1.0)
+    lists_while_not_ready = len(simulator.calls("tasks.list"))
+    probes_while_not_ready = len(simulator.calls("tasks.request.direct"))
+    fake_clock.advance(2)
+    await seen_until(remote, resource, watch, readiness_is(True))
+    await asyncio.sleep(SLOW.transition_interval * 3)
+    simulator.clear_calls()
+    await asyncio.sleep(1.0)
+
+    assert lists_while_not_ready >= 4, "every transition interval (0.1 s)"
+    assert probes_while_not_ready >= 4, "one probe per list"
+    assert len(simulator.calls("tasks.list")) <= 1, "ready: back to the steady interval (1 s)"
+
+
+async def test_a_short_poll_interval_is_honoured_down_to_the_transition_interval(
+    remote_factory: RemoteFactory, simulator: Simulator, fake_clock: FakeClock
+) -> None:
+    remote = remote_factory(SLOW)
+    resource, task_id, watch = await started_and_seen(remote, "eager", until=is_queued)
+    fake_clock.advance(5)  # started: nothing changes any more
+    await seen_until(remote, resource, watch, lambda o: status_of(o) is RemoteStatus.STARTED)
+    await asyncio.sleep(SLOW.transition_interval * 3)
+    simulator.clear_calls()
+    await asyncio.sleep(1.0)
+    steady = len(simulator.calls("tasks.list"))
+
+    # Asks for lists every millisecond: the list is shared, so the operator's floor holds.
+    await remote.observe(resource.watch(task_id=task_id, since=None, poll_interval=0.001))
+    simulator.clear_calls()
+    await asyncio.sleep(1.0)
+    eager = len(simulator.calls("tasks.list"))
+
+    assert steady <= 1
+    assert 4 <= eager <= 12, "about every 0.1 s (the transition interval), from at once on"
+
+
+async def test_a_task_carries_its_outputs_workspace_and_the_owner_of_its_marker(
+    remote: SuperviselyRemote, simulator: Simulator, fake_clock: FakeClock
+) -> None:
+    resource = Resource("trains")
+    task_id = await start(remote, resource, moduleId=101)
+    watch = resource.watch(task_id=task_id, since=None)
+    live = seen(await seen_until(remote, resource, watch, is_queued))
+    assert (live.workspace_id, live.marker_owner, live.outputs) == (1, resource.ref.uid, None)
+
+    simulator.publish_output(task_id, {"project": {"id": 7, "title": "Lemons"}})
+    published = await seen_until(
+        remote, resource, watch, lambda o: isinstance(o, TaskSeen) and o.task.outputs is not None
+    )
+    fake_clock.advance(60)  # finished: the module publishes a directory and its run
+    finished = await seen_until(
+        remote, resource, watch, lambda o: status_of(o) is RemoteStatus.FINISHED
+    )
+
+    assert seen(published).outputs == TaskOutputs(project=OutputProject(id=7, name="Lemons"))
+    outputs = seen(finished).outputs
+    assert outputs is not None
+    assert outputs.project == OutputProject(id=7, name="Lemons"), "earlier keys are kept"
+    assert outputs.link is not None
+    assert outputs.link.kind is OutputLinkKind.DIRECTORY
+    assert outputs.link.url == f"{simulator.base_url}/files/{task_id}", "made absolute"
+    assert outputs.experiment is not None
+    assert (outputs.experiment.best_checkpoint, outputs.experiment.metrics["mAP"]) == (
+        "best.pt",
+        0.72,
+    )
+
+
+async def test_a_task_of_another_workspace_is_reported_as_it_is_and_asked_for_once(
+    remote: SuperviselyRemote, simulator: Simulator
+) -> None:
+    owner, adopter = Resource("owner"), Resource("adopter")
+    task_id = await start(remote, owner, workspaceId=2)
+    watch = adopter.watch(task_id=task_id, since=None)  # the adopter's workspace is 1
+
+    found = await seen_until(remote, adopter, watch, lambda o: isinstance(o, TaskSeen))
+    await asyncio.sleep(TIMING.idle_interval * 2)
+    again = await remote.observe(watch)
+
+    assert (seen(found).workspace_id, seen(found).status) == (2, RemoteStatus.QUEUED)
+    assert again == found, "not taken for ended: it lives on elsewhere"
+    assert len(simulator.calls("tasks.info")) == 1, "this workspace's lists cannot follow it"
+
+
+async def test_owner_of_names_another_resource_watching_the_task(
+    remote: SuperviselyRemote,
+) -> None:
+    first, second, third = Resource("first"), Resource("second"), Resource("third")
+    task_id = await start(remote, first)
+    await remote.observe(first.watch(task_id=task_id, since=None))
+    await remote.observe(third.watch(marker=marker_of(third, 1), since=None))
+
+    assert remote.owner_of(task_id, second.ref) == first.ref
+    assert remote.owner_of(task_id, first.ref) is None, "a resource does not own against itself"
+    await remote.observe(second.watch(task_id=task_id, since=None))
+    assert remote.owner_of(task_id, first.ref) == second.ref
+    remote.forget(first.ref)
+    assert remote.owner_of(task_id, third.ref) == second.ref, "a marker alone owns no task"
+    await remote.observe(second.watch(since=None))
+    assert remote.owner_of(task_id, third.ref) is None

@@ -30,6 +30,8 @@ def test_threaded_simulator_serves_and_forwards_levers() -> None:
         assert client.post("tasks.info", json={"id": task_id}).status_code == 503
         simulator.force_task(task_id, "error")
         assert client.post("tasks.info", json={"id": task_id}).json()["status"] == "error"
+        simulator.publish_output(task_id, {"project": {"id": 7, "title": "P"}})
+        assert simulator.tasks()[0]["meta"]["output"] == {"project": {"id": 7, "title": "P"}}
         assert [call.method for call in simulator.calls()] == [
             "tasks.run.app",
             "tasks.info",

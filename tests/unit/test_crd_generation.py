@@ -23,6 +23,8 @@ def walk(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str
         yield from walk(child, f"{path}.{name}")
     if "items" in schema:
         yield from walk(schema["items"], f"{path}[]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from walk(schema["additionalProperties"], f"{path}{{}}")
 
 
 def test_committed_crd_is_current() -> None:
@@ -41,7 +43,7 @@ def test_every_field_of_spec_and_status_has_a_description() -> None:
         path
         for part in ("spec", "status")
         for path, node in walk(schema["properties"][part], part)
-        if not node.get("description") and not path.endswith("[]")  # array items are no fields
+        if not node.get("description") and not path.endswith(("[]", "{}"))  # items, map values
     ]
     assert undocumented == []
 
@@ -49,7 +51,10 @@ def test_every_field_of_spec_and_status_has_a_description() -> None:
 def test_schema_is_structural() -> None:
     for path, node in walk(openapi_schema()):
         assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), path
-        assert not {"$ref", "anyOf", "oneOf", "allOf", "additionalProperties", "title"} & set(node)
+        assert not {"$ref", "anyOf", "oneOf", "allOf", "title"} & set(node)
+        if "additionalProperties" in node:  # a map: a schema for its values, and no fields
+            assert isinstance(node["additionalProperties"], dict), path
+            assert "properties" not in node, path
 
 
 def test_cross_field_rules_are_cel_on_the_right_objects() -> None:
@@ -146,3 +151,11 @@ def test_unstructural_models_are_refused_with_the_path(
 ) -> None:
     with pytest.raises(SchemaError, match=complaint):
         structural_schema(schema)
+
+
+def test_output_metrics_are_a_bounded_map_of_numbers() -> None:
+    outputs = openapi_schema()["properties"]["status"]["properties"]["outputs"]
+    metrics = outputs["properties"]["experiment"]["properties"]["metrics"]
+    assert metrics["type"] == "object"
+    assert metrics["additionalProperties"] == {"type": "number"}, "kept, or every key is pruned"
+    assert metrics["maxProperties"] == 32

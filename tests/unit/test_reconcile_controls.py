@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from supervisely_operator.api import FailureAction, LastError, TaskPhase
+from supervisely_operator.api import FailureAction, LastError, TaskOutputs, TaskPhase
 from supervisely_operator.reconcile.conditions import FAILED, READY, SYNCED, Reason
 from supervisely_operator.reconcile.decide import log_tail_wanted, plan_next_step, task_to_adopt
 from supervisely_operator.reconcile.launch import launch_hash
@@ -387,3 +387,30 @@ def test_a_per_object_poll_interval_sets_the_safety_net() -> None:
         situation(spec_=spec(pollIntervalSeconds=3), status_=running_status(), observation=seen())
     )
     assert plan.requeue_after == 3.0
+
+
+# Outputs.
+
+
+def test_what_the_task_published_is_copied_and_cleared_by_a_new_task() -> None:
+    outputs = TaskOutputs.model_validate(
+        {"experiment": {"bestCheckpoint": "/experiments/7/best.pt", "metrics": {"mAP": 0.71}}}
+    )
+    plan = plan_next_step(
+        situation(
+            status_=running_status(),
+            observation=seen(remote=RemoteStatus.FINISHED, outputs=outputs),
+        )
+    )
+    assert plan.status.phase is TaskPhase.SUCCEEDED
+    assert plan.status.outputs == outputs
+    quiet = plan_next_step(
+        situation(status_=plan.status, observation=seen(remote=RemoteStatus.FINISHED))
+    )
+    assert quiet.status.outputs == outputs, "a list without outputs does not erase them"
+    edited = spec(params={"epochs": 9})
+    restart = plan_next_step(
+        situation(spec_=edited, status_=plan.status, observation=seen(remote=RemoteStatus.FINISHED))
+    )
+    assert isinstance(restart.action, StartTask)
+    assert restart.status.outputs is None

@@ -571,3 +571,81 @@ async def test_get_module_by_id_or_slug(make_client: Callable[[Script], Supervis
         assert (await client.get_module(ModuleId(101))).latest_version == "v9"
         await client.get_module("a/b", version="v1")
     assert script.bodies() == [{"id": 101}, {"slug": "a/b", "version": "v1"}]
+
+
+NOT_READY = {"detail": "Service not ready"}
+"""The app's own 503 body (``supervisely/app/fastapi/subapp.py``)."""
+
+
+async def test_readiness_is_asked_as_the_sdk_asks_it_with_a_short_timeout(
+    make_client: Callable[[Script], SuperviselyClient],
+) -> None:
+    script = Script(reply(body={"status": "ready"}))
+    async with make_client(script) as client:
+        assert await client.is_app_ready(TaskId(5)) is True
+    (request,) = script.requests
+    assert request.url.path == "/public/api/v3/tasks.request.direct"
+    assert json.loads(request.content) == {
+        "taskId": 5,
+        "command": "is_ready",
+        "context": {"outside_request": True},
+        "state": {},
+        "skipResponse": False,
+        "timeout": 5,
+    }
+    assert request.extensions["timeout"]["read"] == SETTINGS.readiness_timeout == 5.0
+    assert request.extensions["timeout"]["connect"] == SETTINGS.connect_timeout
+
+
+@pytest.mark.parametrize(
+    "handler",
+    [
+        reply(503, NOT_READY),
+        reply(500, {"detail": "Internal Server Error"}),
+        reply(200, {"status": "starting"}),
+        reply(200, {"running": True}),
+        reply(400, {"error": "Bad request", "details": {"message": "Task 5 is not running"}}),
+    ],
+    ids=["app-503", "app-500", "other-status", "no-status", "server-refuses"],
+)
+async def test_an_app_that_answers_anything_but_ready_is_not_ready_and_not_asked_again(
+    make_client: Callable[[Script], SuperviselyClient], handler: Handler
+) -> None:
+    script = Script(handler)
+    async with make_client(script) as client:
+        assert await client.is_app_ready(TaskId(5)) is False
+    assert len(script.requests) == 1, "the app's answer is a result, not a failure to retry"
+    assert script.sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("handler", "cause"),
+    [
+        (reply(503, b"<html><title>503 Service Temporarily Unavailable</title></html>"), "503"),
+        (reply(502, {"error": "Bad gateway", "details": {"message": "upstream"}}), "502"),
+        (fail(httpx.ConnectError, "refused"), "ConnectError"),
+        (fail(httpx.ReadTimeout, "timed out"), "ReadTimeout"),
+    ],
+    ids=["proxy-page", "platform-5xx", "connect", "timeout"],
+)
+async def test_a_failing_server_is_told_from_an_app_that_is_not_ready(
+    make_client: Callable[[Script], SuperviselyClient], handler: Handler, cause: str
+) -> None:
+    script = Script(handler)
+    async with make_client(script) as client:
+        with pytest.raises(Transient, match=cause) as caught:
+            await client.is_app_ready(TaskId(5))
+    assert caught.value.attempts == len(script.requests) == SETTINGS.readiness_attempts == 2
+    assert caught.value.method == "tasks.request.direct"
+
+
+async def test_readiness_of_an_unknown_task_or_with_a_bad_token_raises(
+    make_client: Callable[[Script], SuperviselyClient],
+) -> None:
+    missing = {"error": "Not found", "details": {"message": "Task with id 5 not found"}}
+    script = Script(reply(404, missing), reply(401, {"error": "Unauthorized"}))
+    async with make_client(script) as client:
+        with pytest.raises(TaskNotFound):
+            await client.is_app_ready(TaskId(5))
+        with pytest.raises(Unauthorized):
+            await client.is_app_ready(TaskId(5))

@@ -20,8 +20,13 @@ from supervisely_operator.api.status import (
     Condition,
     ConditionStatus,
     LastError,
+    OutputExperiment,
+    OutputLink,
+    OutputLinkKind,
+    OutputProject,
     StartRequest,
     SuperviselyTaskStatus,
+    TaskOutputs,
     TaskPhase,
 )
 from supervisely_operator.api.task import SuperviselyTask
@@ -43,6 +48,10 @@ __all__ = [
     "LastError",
     "LogLevel",
     "ManagementPolicy",
+    "OutputExperiment",
+    "OutputLink",
+    "OutputLinkKind",
+    "OutputProject",
     "Readiness",
     "RestartPolicy",
     "SecretReference",
@@ -51,5 +60,6 @@ __all__ = [
     "SuperviselyTask",
     "SuperviselyTaskSpec",
     "SuperviselyTaskStatus",
+    "TaskOutputs",
     "TaskPhase",
 ]

@@ -3,6 +3,8 @@
 The API server accepts only structural schemas for CRDs: no ``$ref``, no ``anyOf`` for optional
 fields, a ``type`` on every node, no boolean ``additionalProperties``. pydantic emits all of
 these, so this module rewrites its output once, in one place, instead of hand-writing YAML.
+A map (``dict[str, X]``) keeps its ``additionalProperties`` schema: that is the structural
+form of a map, and without it the API server would prune every key.
 """
 
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 JsonSchema = dict[str, Any]
 
 #: Keys pydantic emits that carry no meaning for the API server (or are not allowed there).
-_DROPPED_KEYS = frozenset({"title", "$defs", "additionalProperties"})
+_DROPPED_KEYS = frozenset({"title", "$defs"})
 
 
 class SchemaError(ValueError):
@@ -37,7 +39,7 @@ def _ordered(node: JsonSchema) -> JsonSchema:
         value = node[key]
         if key == "properties":
             value = {name: _ordered(child) for name, child in value.items()}
-        elif key == "items":
+        elif key in ("items", "additionalProperties"):
             value = _ordered(value)
         ordered[key] = value
     return ordered
@@ -61,6 +63,10 @@ def _rewrite_keys(node: JsonSchema, *, definitions: dict[str, JsonSchema], path:
     rewritten: JsonSchema = {}
     for key, value in node.items():
         if key in _DROPPED_KEYS or (key == "default" and value is None):
+            continue
+        if key == "additionalProperties":
+            if isinstance(value, dict):  # a map's values; a boolean has no structural form
+                rewritten[key] = _rewrite(value, definitions=definitions, path=f"{path}{{}}")
             continue
         if key == "description":
             rewritten[key] = " ".join(value.split())

@@ -18,6 +18,15 @@ PREVIOUS_TASK_IDS_LIMIT = 10
 #: metav1.Condition's reason format: CamelCase words, machine-readable.
 CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 
+#: Bounds of status.outputs, a copy of what the app published: the app controls that input, and
+#: the status must stay small whatever it holds.
+OUTPUT_NAME_LIMIT = 256
+OUTPUT_PATH_LIMIT = 1024
+OUTPUT_URL_LIMIT = 2048
+OUTPUT_MESSAGE_LIMIT = 1024
+OUTPUT_METRICS_LIMIT = 32
+OUTPUT_METRIC_NAME_LIMIT = 128
+
 
 class TaskPhase(enum.StrEnum):
     """Where the resource is in its life, summarised for people and tools."""
@@ -112,6 +121,90 @@ class StartRequest(CrdModel):
     """When the start was requested."""
 
 
+class OutputProject(CrdModel):
+    """A project the task published as its result (the SDK's set_output_project)."""
+
+    id: int = Field(ge=1)
+    """Id of the project in Supervisely."""
+
+    name: str | None = Field(default=None, max_length=OUTPUT_NAME_LIMIT)
+    """Name of the project when it was published."""
+
+
+class OutputLinkKind(enum.StrEnum):
+    """What a published link points at, as the SDK's set_output_* call that made it says."""
+
+    DIRECTORY = "Directory"
+    """A Team Files directory (set_output_directory)."""
+    FILE = "File"
+    """A file to open or download (set_output_file_download, or a custom file link)."""
+    ARCHIVE = "Archive"
+    """An archive to download (set_output_archive)."""
+    REPORT = "Report"
+    """A report file (set_output_report)."""
+
+
+class OutputLink(CrdModel):
+    """A file or directory in Team Files the task published as its result."""
+
+    kind: OutputLinkKind
+    """Directory, File, Archive or Report."""
+
+    title: str = Field(max_length=OUTPUT_PATH_LIMIT)
+    """The Team Files path of a directory, or the name of a file."""
+
+    url: str | None = Field(default=None, max_length=OUTPUT_URL_LIMIT)
+    """Where to open or download it."""
+
+
+class OutputExperiment(CrdModel):
+    """A training run the task published (the SDK's set_output_experiment)."""
+
+    name: str | None = Field(default=None, max_length=OUTPUT_NAME_LIMIT)
+    """Name of the experiment."""
+
+    framework: str | None = Field(default=None, max_length=OUTPUT_NAME_LIMIT)
+    """Framework the model was trained with, e.g. RT-DETRv2."""
+
+    model: str | None = Field(default=None, max_length=OUTPUT_NAME_LIMIT)
+    """Name of the trained model, e.g. RT-DETRv2-M."""
+
+    artifacts_dir: str | None = Field(default=None, max_length=OUTPUT_PATH_LIMIT)
+    """Team Files directory holding the checkpoints, logs and configs of the run."""
+
+    best_checkpoint: str | None = Field(default=None, max_length=OUTPUT_PATH_LIMIT)
+    """File name of the best checkpoint, in the checkpoints directory under artifactsDir."""
+
+    primary_metric: str | None = Field(default=None, max_length=OUTPUT_METRIC_NAME_LIMIT)
+    """Name of the metric the app ranks models by, e.g. mAP."""
+
+    metrics: dict[str, float] = Field(default_factory=dict, max_length=OUTPUT_METRICS_LIMIT)
+    """Evaluation metrics by name (numbers only; at most 32, the primary metric first)."""
+
+    report_url: str | None = Field(default=None, max_length=OUTPUT_URL_LIMIT)
+    """Link to the evaluation report."""
+
+
+class TaskOutputs(CrdModel):
+    """What the task published as its result (its meta.output in Supervisely), typed and
+    bounded: parts the operator does not know are left out, long texts are cut."""
+
+    project: OutputProject | None = None
+    """The project the task made or changed."""
+
+    link: OutputLink | None = None
+    """A directory or file in Team Files the task made."""
+
+    experiment: OutputExperiment | None = None
+    """The training run the task made."""
+
+    error: str | None = Field(default=None, max_length=OUTPUT_MESSAGE_LIMIT)
+    """An error the app reported as its result (the SDK's set_output_error)."""
+
+    text: str | None = Field(default=None, max_length=OUTPUT_MESSAGE_LIMIT)
+    """A message the app reported as its result (the SDK's set_output_text)."""
+
+
 class SuperviselyTaskStatus(CrdModel):
     """What the operator last observed of the task on Supervisely."""
 
@@ -176,3 +269,7 @@ class SuperviselyTaskStatus(CrdModel):
     )
     """Current conditions: Ready (the task runs), Succeeded, Failed, and Synced (whether the
     operator could talk to Supervisely, and if not, why)."""
+
+    outputs: TaskOutputs | None = None
+    """What the current (or last) task published as its result: a project, a Team Files link,
+    an experiment with its checkpoints and metrics, or a message."""

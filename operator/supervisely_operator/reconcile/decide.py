@@ -216,6 +216,7 @@ def _adopt(draft: _Draft, task_id: int) -> Plan | None:
         agent_id=task.agent_id,
         module_id=situation.spec.module_id,
         last_error=None,
+        outputs=None,
     )
     verb = "Observing" if _observing(situation) else "Adopted"
     draft.event(EventType.NORMAL, Reason.ADOPTED, f"{verb} task {task_id} (spec.adoptTaskId)")
@@ -332,6 +333,7 @@ def _tend_live_task(draft: _Draft, task: RemoteTask) -> Plan:
         draft.update(remote_status=task.raw_status)
     if task.agent_id is not None and not waiting:
         draft.update(agent_id=task.agent_id)
+    _copy_outputs(draft, task)
     spec = situation.spec
     deadline = _deadline(draft, spec.active_deadline_seconds)
     not_ready = waiting or (task.status in RUNNING_STATUSES and _awaits_readiness(situation, task))
@@ -405,6 +407,13 @@ def _tend_live_task(draft: _Draft, task: RemoteTask) -> Plan:
     return draft.plan(requeue_after=requeue)
 
 
+def _copy_outputs(draft: _Draft, task: RemoteTask) -> None:
+    """What the task published (a checkpoint's location, metrics) is read from the status by
+    pipelines; kept until a new task replaces it, even when a later list shows none."""
+    if task.outputs is not None and task.outputs != draft.status.outputs:
+        draft.update(outputs=task.outputs)
+
+
 def _error_recorded(draft: _Draft, reason: str, task_id: int | None) -> bool:
     error = draft.status.last_error
     return error is not None and error.reason == reason and error.task_id == task_id
@@ -419,6 +428,7 @@ def _after_task_ended(draft: _Draft, task: RemoteTask | None) -> Plan:
     draft.update(finished_at=finished_at)
     if task is not None:
         draft.update(remote_status=task.raw_status)
+        _copy_outputs(draft, task)
 
     if spec.suspend:
         _retire_current_task(draft)
@@ -584,6 +594,7 @@ def _start(draft: _Draft, *, reason: str, restarts: int) -> Plan:
         session_url=None,
         started_at=None,
         finished_at=None,
+        outputs=None,
     )
     messages = {
         Reason.RESTARTING: f"Restarting after task {previous} ended (restart {restarts})",

@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from supervisely_operator.api import SuperviselyTaskSpec, SuperviselyTaskStatus
+from supervisely_operator.api import SuperviselyTaskSpec, SuperviselyTaskStatus, TaskOutputs
 
 
 class RemoteStatus(enum.StrEnum):
@@ -51,8 +51,13 @@ class RemoteTask:
     agent_id: int | None = None
     session_url: str | None = None
     ready: bool | None = None
+    """Whether the app answers is_ready; None: not asked (not started, or not wanted) yet."""
+    outputs: TaskOutputs | None = None
+    """What the task published as its result."""
     workspace_id: int | None = None
+    """The workspace the task lives in (for a task adopted by id: maybe not the spec's)."""
     marker_owner: str | None = None
+    """Uid of the resource whose start marker the task's description ends with, if any."""
 
 
 @dataclass(frozen=True)

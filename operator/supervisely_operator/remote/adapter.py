@@ -65,6 +65,9 @@ class SuperviselyRemote:
         self._now = now
         self._pollers: dict[int, WorkspacePoller] = {}
         self._workspace_of: dict[str, int] = {}
+        self._watchers: dict[int, dict[str, ResourceRef]] = {}
+        """The resources watching each task id, by uid (for ``owner_of``)."""
+        self._task_of: dict[str, int] = {}
         self._acted_at: dict[str, datetime] = {}
         self._modules: TtlCache[str, ModuleId] = TtlCache(lookup_ttl)
         self._agents: TtlCache[int, AgentInfo] = TtlCache(lookup_ttl)
@@ -93,6 +96,7 @@ class SuperviselyRemote:
             )
             self._pollers[watch.workspace_id] = poller
         self._workspace_of[uid] = watch.workspace_id
+        self._watching(watch.resource, watch.task_id)
         moments = [t for t in (watch.since, self._acted_at.get(uid)) if t is not None]
         return poller.track(
             uid,
@@ -100,7 +104,34 @@ class SuperviselyRemote:
             marker=marker,
             since=max(moments) if moments else None,
             wake=watch.wake,
+            probe_readiness=watch.probe_readiness,
+            poll_interval=watch.poll_interval,
         )
+
+    def owner_of(self, task_id: int, resource: ResourceRef) -> ResourceRef | None:
+        """Another resource this remote watches the task id for, if any (the one that
+        observed it first)."""
+        watchers = self._watchers.get(task_id, {})
+        return next((ref for uid, ref in watchers.items() if uid != resource.uid), None)
+
+    def _watching(self, resource: ResourceRef, task_id: int | None) -> None:
+        """Index the task id the resource watches now (none: it watches a marker)."""
+        previous = self._task_of.get(resource.uid)
+        if previous == task_id:
+            return
+        self._unwatch(resource.uid)
+        if task_id is not None:
+            self._task_of[resource.uid] = task_id
+            self._watchers.setdefault(task_id, {})[resource.uid] = resource
+
+    def _unwatch(self, uid: str) -> None:
+        task_id = self._task_of.pop(uid, None)
+        if task_id is None:
+            return
+        watchers = self._watchers[task_id]
+        del watchers[uid]
+        if not watchers:
+            del self._watchers[task_id]
 
     def strays(self, resource: ResourceRef) -> tuple[RemoteTask, ...]:
         """Strays of the resource in its workspace's last list."""
@@ -194,6 +225,7 @@ class SuperviselyRemote:
         self._pollers.clear()
 
     def _untrack(self, uid: str) -> None:
+        self._unwatch(uid)
         workspace_id = self._workspace_of.pop(uid, None)
         poller = self._pollers.get(workspace_id) if workspace_id is not None else None
         if poller is not None:

@@ -16,10 +16,22 @@ The rules that keep it correct:
   task the operator itself stopped needs no such call: once it leaves the live list it stopped.
 - A start whose task id was never recorded is looked up by its marker in an unfiltered list
   (the task may already have ended), taken only while such a lookup is pending.
+- A tracked task that ``tasks.info`` places in another workspace (a task adopted by id) is
+  reported as Supervisely describes it, its ``workspace_id`` included, so the decision can
+  refuse it; it is not asked for again while tracked, as this poller cannot follow it.
 - A live task that carries a resource's start marker but is neither its task nor its pending
   start is a stray: a start Supervisely carried out after the operator had given up on it.
   The poller only reports strays (the decision stops them); it never changes anything.
-- Lists come faster while something starts or stops, slower while nothing changes, with jitter.
+- Readiness: for each resource that asks for it, an app whose task is started (or deployed)
+  and that has not been seen ready is asked ``is_ready`` once per list, after the list, at
+  most ``info_concurrency`` at once; a change wakes the resource. Once seen ready it is not
+  asked again until its task leaves started/deployed (an app does not become unready while its
+  task runs; a server-side restart passes through queued and is asked again). A probe that
+  fails leaves the last answer in place; no list says readiness, so the poller adds it.
+- Lists come faster while something starts or stops or an app is not ready yet, slower while
+  nothing changes, with jitter; never further apart than the shortest ``poll_interval`` a
+  resource asks for, nor closer together than ``transition_interval`` (one resource must not
+  make the whole workspace's list, shared by all, run faster than the operator allows).
   The poller starts with the first resource that needs it and stops with the last.
 """
 
@@ -27,11 +39,12 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TypeVar
 
-from supervisely_operator.reconcile.launch import marker_in, marker_owner
+from supervisely_operator.reconcile.launch import marker_in
 from supervisely_operator.reconcile.situation import (
     AwaitingObservation,
     NothingToObserve,
@@ -56,6 +69,8 @@ from supervisely_operator.supervisely import (
 
 logger = logging.getLogger("supervisely_operator.remote")
 
+T = TypeVar("T")
+
 LIVE_STATUSES = (
     RemoteStatus.QUEUED,
     RemoteStatus.CONSUMED,
@@ -69,6 +84,9 @@ CHANGING_STATUSES = frozenset(
     {RemoteStatus.QUEUED, RemoteStatus.CONSUMED, RemoteStatus.TERMINATING}
 )
 """A tracked task in one of these is about to change: list at the fast interval."""
+
+SERVING_STATUSES = frozenset({RemoteStatus.STARTED, RemoteStatus.DEPLOYED})
+"""A task whose app can answer ``is_ready``."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +104,8 @@ class PollTiming:
     jitter: float = 0.1
     """Each gap is scaled by a random factor in [1 - jitter, 1 + jitter]."""
     info_concurrency: int = 16
-    """``tasks.info`` calls in flight at once for tasks that left the live list."""
+    """``tasks.info`` calls (for tasks that left the live list) or ``is_ready`` probes in
+    flight at once."""
 
 
 @dataclass
@@ -97,6 +116,8 @@ class _Interest:
     marker: str | None
     since: datetime | None
     wake: Callable[[], None]
+    probe_readiness: bool = False
+    poll_interval: float | None = None
     seen: Observation | None = None
     strays_seen: tuple[int, ...] = ()
 
@@ -135,6 +156,12 @@ class WorkspacePoller:
         """Live tasks carrying a start marker, by the uid of the resource that made it."""
         self._ended: dict[int, RemoteTask | None] = {}
         """Final state of tracked tasks that left the live list; None: Supervisely has none."""
+        self._elsewhere: dict[int, RemoteTask] = {}
+        """Tracked tasks that ``tasks.info`` places in another workspace."""
+        self._ready: dict[int, bool] = {}
+        """What started apps last answered to ``is_ready``, by task id."""
+        self._next_list_at: float | None = None
+        """When (loop time) the sleeping loop lists next, if nothing pokes it."""
         self._stopped: set[int] = set()
         self._failure: _Failure | None = None
         self._unchanged_lists = 0
@@ -157,20 +184,40 @@ class WorkspacePoller:
         marker: str | None,
         since: datetime | None,
         wake: Callable[[], None],
+        probe_readiness: bool = False,
+        poll_interval: float | None = None,
     ) -> Observation:
-        """Register what ``uid`` needs and answer from the last list; ``wake`` on a change."""
-        interest = _Interest(task_id=task_id, marker=marker, since=since, wake=wake)
+        """Register what ``uid`` needs and answer from the last list; ``wake`` on a change.
+
+        ``probe_readiness``: ask the app ``is_ready`` while its task is started; ``poll_interval``:
+        list the workspace at least this often (seconds).
+        """
+        interest = _Interest(
+            task_id=task_id,
+            marker=marker,
+            since=since,
+            wake=wake,
+            probe_readiness=probe_readiness,
+            poll_interval=poll_interval,
+        )
         self._interests[uid] = interest
         observation = self._observation(interest)
         interest.seen = observation
         interest.strays_seen = self._stray_ids(uid)
-        if isinstance(observation, AwaitingObservation):
+        if isinstance(observation, AwaitingObservation) or self._lists_too_late(poll_interval):
             self._poke.set()
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(
                 self._run(), name=f"poll workspace {self.workspace_id}"
             )
         return observation
+
+    def _lists_too_late(self, poll_interval: float | None) -> bool:
+        """Whether the sleeping loop would list later than ``poll_interval`` from now."""
+        if poll_interval is None or self._next_list_at is None:
+            return False
+        now = asyncio.get_running_loop().time()
+        return now + max(poll_interval, self._timing.transition_interval) < self._next_list_at
 
     def untrack(self, uid: str) -> None:
         """``uid`` no longer needs this workspace; the last one out stops the poller."""
@@ -207,7 +254,7 @@ class WorkspacePoller:
         if self._listed_at is None or (since is not None and self._listed_at < since):
             return AwaitingObservation()
         if interest.task_id is not None:
-            task = self._live.get(interest.task_id)
+            task = self._live.get(interest.task_id) or self._elsewhere.get(interest.task_id)
             if task is not None:
                 return TaskSeen(task)
             if interest.task_id in self._ended:
@@ -264,6 +311,7 @@ class WorkspacePoller:
                     # A bug here must not silently stop every resource of the workspace.
                     logger.exception("Listing workspace %s failed", self.workspace_id)
             gap = self._next_gap()
+            self._next_list_at = began + gap
             # Pokes (a resource waiting for a list) never bring lists closer together than the
             # fast interval; without one the gap is the interval for the current state. (A
             # server's Retry-After holds every call at the client's gate already.)
@@ -273,11 +321,14 @@ class WorkspacePoller:
             if remaining > 0 and not self._poke.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._poke.wait(), remaining)
+            self._next_list_at = None
 
     def _needs_list(self) -> bool:
-        """Whether any resource needs a list: not when every tracked task has ended."""
+        """Whether any resource needs a list: not when every tracked task has ended (or lives
+        in another workspace)."""
         return any(
-            interest.task_id is None or interest.task_id not in self._ended
+            interest.task_id is None
+            or (interest.task_id not in self._ended and interest.task_id not in self._elsewhere)
             for interest in self._interests.values()
         )
 
@@ -286,19 +337,21 @@ class WorkspacePoller:
         if self._busy():
             gap = timing.transition_interval
         else:
-            gap = min(timing.idle_interval, timing.interval * 1.5**self._unchanged_lists)
-            gap = max(gap, timing.transition_interval)
+            asked = [i.poll_interval for i in self._interests.values() if i.poll_interval]
+            slowing = timing.interval * 1.5**self._unchanged_lists
+            gap = max(timing.transition_interval, min(timing.idle_interval, slowing, *asked))
         return gap * self._uniform(1 - timing.jitter, 1 + timing.jitter)
 
     def _busy(self) -> bool:
-        """Something is starting or stopping, or a resource waits for a newer list."""
+        """Something is starting or stopping, a resource waits for a newer list, or an app it
+        asks about is not ready yet."""
         for interest in self._interests.values():
             if isinstance(interest.seen, AwaitingObservation) or interest.marker is not None:
                 return True
             task = self._live.get(interest.task_id) if interest.task_id is not None else None
             if task is not None and task.status in CHANGING_STATUSES:
                 return True
-        return bool(self._stopped & self._live.keys())
+        return bool(self._stopped & self._live.keys()) or bool(self._readiness_due())
 
     async def _list_once(self) -> None:
         self._poke.clear()
@@ -323,7 +376,8 @@ class WorkspacePoller:
         if self._failure is not None:
             logger.info("Listing the tasks of workspace %s works again", self.workspace_id)
         self._failure = None
-        before = {task_id: task.raw_status for task_id, task in self._live.items()}
+        previous = self._live
+        before = {task_id: task.raw_status for task_id, task in previous.items()}
         self._live = {}
         self._by_marker = {}
         self._by_owner = {}
@@ -337,54 +391,112 @@ class WorkspacePoller:
             marker = marker_in(info.description)
             if marker is not None:
                 self._by_marker[marker] = task
-                owner = marker_owner(marker)
-                if owner is not None and info.id in self._live:
-                    self._by_owner.setdefault(owner, []).append((marker, task))
+                if task.marker_owner is not None and info.id in self._live:
+                    self._by_owner.setdefault(task.marker_owner, []).append((marker, task))
         self._listed_at = taken_at
         self._complete = complete
-        await self._settle_absent(taken_at)
+        await self._settle_absent(taken_at, previous=previous)
         self._forget_untracked()
         after = {task_id: task.raw_status for task_id, task in self._live.items()}
         woken = self._wake_changed()
+        if await self._probe_readiness():
+            woken += self._wake_changed()
         self._unchanged_lists = 0 if woken or after != before else self._unchanged_lists + 1
 
-    async def _settle_absent(self, taken_at: datetime) -> None:
-        """Learn the final state of tracked tasks this list shows no more."""
+    async def _settle_absent(self, taken_at: datetime, *, previous: dict[int, RemoteTask]) -> None:
+        """Learn the final state of tracked tasks this list shows no more (``previous``: the
+        live tasks of the list before)."""
         absent = {
             interest.task_id
             for interest in self._interests.values()
             if interest.task_id is not None
             and interest.task_id not in self._live
             and interest.task_id not in self._ended
+            and interest.task_id not in self._elsewhere
             and (interest.since is None or interest.since <= taken_at)
         }
         asked = []
         for task_id in absent:
             if task_id in self._stopped:
-                self._ended[task_id] = RemoteTask(
-                    task_id=task_id,
-                    status=RemoteStatus.STOPPED,
-                    raw_status=RemoteStatus.STOPPED.value,
-                    session_url=self._client.session_url(TaskId(task_id)),
-                )
+                self._ended[task_id] = self._stopped_task(previous.get(task_id), task_id=task_id)
             else:
                 asked.append(task_id)
         if len(asked) > 1:
             asked = await self._list_by_id(asked)
-        gate = asyncio.Semaphore(self._timing.info_concurrency)
 
         async def ask(task_id: int) -> None:
-            async with gate:
-                try:
-                    info = await self._client.get_task(TaskId(task_id))
-                except TaskNotFound:
-                    self._ended[task_id] = None
-                    return
-                except SuperviselyError:
-                    return  # asked again after the next list
+            try:
+                info = await self._client.get_task(TaskId(task_id))
+            except TaskNotFound:
+                self._ended[task_id] = None
+                return
+            except SuperviselyError:
+                return  # asked again after the next list
             self._file(self._task_of(info))
 
-        await asyncio.gather(*(ask(task_id) for task_id in asked))
+        await self._bounded(ask, asked)
+
+    def _stopped_task(self, last_seen: RemoteTask | None, *, task_id: int) -> RemoteTask:
+        """A task the operator stopped, as last listed (its outputs, its agent) but stopped."""
+        stopped = RemoteStatus.STOPPED
+        if last_seen is not None:
+            return replace(last_seen, status=stopped, raw_status=stopped.value, ready=None)
+        return RemoteTask(
+            task_id=task_id,
+            status=stopped,
+            raw_status=stopped.value,
+            session_url=self._client.session_url(TaskId(task_id)),
+            workspace_id=self.workspace_id,
+        )
+
+    async def _bounded(
+        self, call: Callable[[int], Awaitable[T]], task_ids: Iterable[int]
+    ) -> list[T]:
+        """``call`` for each task id concurrently, at most ``info_concurrency`` at once."""
+        gate = asyncio.Semaphore(self._timing.info_concurrency)
+
+        async def run(task_id: int) -> T:
+            async with gate:
+                return await call(task_id)
+
+        return await asyncio.gather(*(run(task_id) for task_id in task_ids))
+
+    # -- readiness ----------------------------------------------------------------------------
+
+    def _readiness_due(self) -> list[int]:
+        """Started tasks whose resource asks about readiness and whose app was not seen ready."""
+        due = set()
+        for interest in self._interests.values():
+            task_id = interest.task_id
+            if not interest.probe_readiness or task_id is None or self._ready.get(task_id):
+                continue
+            task = self._live.get(task_id)
+            if task is not None and task.status in SERVING_STATUSES:
+                due.add(task_id)
+        return sorted(due)
+
+    async def _probe_readiness(self) -> bool:
+        """Ask each due app ``is_ready``; whether any answer changed what the poller knew."""
+        due = self._readiness_due()
+        answers = await self._bounded(self._probe, due)
+        changed = False
+        for task_id, ready in zip(due, answers, strict=True):
+            task = self._live.get(task_id)
+            if ready is None or task is None or task.ready is ready:
+                continue
+            self._ready[task_id] = ready
+            self._live[task_id] = replace(task, ready=ready)
+            changed = True
+        return changed
+
+    async def _probe(self, task_id: int) -> bool | None:
+        """The app's answer, or None when it cannot be had now (asked again after the next
+        list; a task that is gone is left to the lists)."""
+        try:
+            return await self._client.is_app_ready(TaskId(task_id))
+        except SuperviselyError as error:
+            logger.debug("Cannot ask task %s whether it is ready: %s", task_id, error.message)
+            return None
 
     async def _list_by_id(self, task_ids: list[int]) -> list[int]:
         """One ``tasks.list`` filtered by id for many tasks that left the live list at once (a
@@ -407,18 +519,31 @@ class WorkspacePoller:
         return sorted(wanted)
 
     def _task_of(self, info: TaskInfo) -> RemoteTask:
-        return remote_task(info, session_url=self._client.session_url(info.id))
+        """The task as listed, with what its app last said to ``is_ready`` while it serves."""
+        task = remote_task(
+            info, server=self._client.server, session_url=self._client.session_url(info.id)
+        )
+        if task.status in SERVING_STATUSES and info.id in self._ready:
+            task = replace(task, ready=self._ready[info.id])
+        return task
 
     def _file(self, task: RemoteTask) -> None:
-        """Keep a task asked for on its own: still live (a list read while tasks moved between
-        its pages) or ended for good."""
-        if task.status in LIVE_STATUSES:
+        """Keep a task asked for on its own: in another workspace, still live (a list read
+        while tasks moved between its pages) or ended for good."""
+        if task.workspace_id is not None and task.workspace_id != self.workspace_id:
+            self._elsewhere[task.task_id] = task
+        elif task.status in LIVE_STATUSES:
             self._live[task.task_id] = task
         else:
             self._ended[task.task_id] = task
 
     def _forget_untracked(self) -> None:
+        """Drop what no resource needs: final states of untracked tasks, and the readiness of
+        apps whose task no longer serves (asked again if it serves again)."""
         tracked = {i.task_id for i in self._interests.values() if i.task_id is not None}
-        for task_id in self._ended.keys() - tracked:
-            del self._ended[task_id]
+        for known in (self._ended, self._elsewhere):
+            for task_id in known.keys() - tracked:
+                del known[task_id]
+        serving = {t.task_id for t in self._live.values() if t.status in SERVING_STATUSES}
+        self._ready = {task_id: r for task_id, r in self._ready.items() if task_id in serving}
         self._stopped &= tracked | self._live.keys()  # a stray asked to stop stays asked

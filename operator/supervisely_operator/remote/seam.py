@@ -28,7 +28,10 @@ class Watch:
     wake: Callable[[], None]
     """Called when the observation changes, so the resource's loop can sleep until then."""
     probe_readiness: bool = False
+    """Ask the task's app ``is_ready`` while the task is started (``RemoteTask.ready``)."""
     poll_interval: float | None = None
+    """List the workspace at least this often, in seconds (never faster than the operator's
+    transition interval); None: the operator's intervals alone."""
 
 
 class TaskRemote(Protocol):
@@ -38,13 +41,14 @@ class TaskRemote(Protocol):
         """What exists remotely for the resource; never changes anything."""
         ...
 
+    def owner_of(self, task_id: int, resource: ResourceRef) -> ResourceRef | None:
+        """Another resource (not ``resource``, by uid) that watches this task id now, if any:
+        a task is owned by one resource only, so ``resource`` must not adopt it."""
+        ...
+
     def strays(self, resource: ResourceRef) -> tuple[RemoteTask, ...]:
         """Live tasks an earlier start of the resource made, that it no longer stands for (a
         start Supervisely carried out after the operator gave up on it); from the last list."""
-        ...
-
-    def owner_of(self, task_id: int, resource: ResourceRef) -> ResourceRef | None:
-        """Another resource this remote tracks with that task id."""
         ...
 
     async def start(

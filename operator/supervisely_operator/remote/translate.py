@@ -7,7 +7,12 @@ Which failures a retry can cure is decided here, once.
 
 from supervisely_operator.api import SuperviselyTaskSpec
 from supervisely_operator.reconcile.conditions import Reason
-from supervisely_operator.reconcile.launch import describe_with_marker, task_name
+from supervisely_operator.reconcile.launch import (
+    describe_with_marker,
+    marker_in,
+    marker_owner,
+    task_name,
+)
 from supervisely_operator.reconcile.outcomes import CallFailed, StartRefused
 from supervisely_operator.reconcile.situation import (
     RemoteStatus,
@@ -27,6 +32,7 @@ from supervisely_operator.supervisely import (
     Unauthorized,
     UserId,
     WorkspaceId,
+    absolute_links,
 )
 
 
@@ -63,8 +69,11 @@ def remote_status(raw: str) -> RemoteStatus | None:
         return None
 
 
-def remote_task(info: TaskInfo, *, session_url: str) -> RemoteTask:
-    """The decision's view of a ``tasks.info`` or ``tasks.list`` entity."""
+def remote_task(info: TaskInfo, *, server: str, session_url: str) -> RemoteTask:
+    """The decision's view of a ``tasks.info`` or ``tasks.list`` entity (readiness is the
+    poller's to add: no list says it)."""
+    marker = marker_in(info.description)
+    outputs = info.outputs
     return RemoteTask(
         task_id=info.id,
         status=remote_status(info.raw_status),
@@ -73,6 +82,9 @@ def remote_task(info: TaskInfo, *, session_url: str) -> RemoteTask:
         finished_at=info.finished_at,
         agent_id=info.agent_id,
         session_url=session_url,
+        outputs=None if outputs is None else absolute_links(outputs, server=server),
+        workspace_id=info.workspace_id,
+        marker_owner=None if marker is None else marker_owner(marker),
     )
 
 

@@ -13,8 +13,10 @@ from typing import Literal, TypeVar
 
 from supervisely_operator.simulator.scenario import (
     AgentSpec,
+    LinkOutputSpec,
     ModuleSpec,
     Outcome,
+    OutputsSpec,
     PhaseDurations,
     Scenario,
     ScenarioError,
@@ -45,6 +47,7 @@ class ModuleBehaviour:
     error_probability: float
     error_message: str
     max_restarts: int
+    outputs: OutputsSpec | None
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,28 @@ DEFAULT_AGENTS = (
     AgentSpec(id=1, name="sim-agent-1", team_id=1, status="running"),
     AgentSpec(id=2, name="sim-agent-2", team_id=1, status="waiting"),
 )
+TRAINING_OUTPUTS = OutputsSpec(
+    link=LinkOutputSpec(title="/experiments/7_Sim lemons/sim-train/"),
+    experiment={
+        # Every field ExperimentInfo requires, so the SDK's readers of a finished training
+        # (api.nn.utils.get_experiment_info_by_task_id) accept it.
+        "experiment_name": "Sim lemons YOLO-S",
+        "framework_name": "YOLO",
+        "model_name": "YOLO-S",
+        "task_type": "object detection",
+        "project_id": 7,
+        "model_files": {"config": "model_config.yml"},
+        "model_meta": "model_meta.json",
+        "checkpoints": ["checkpoints/best.pt", "checkpoints/last.pt"],
+        "best_checkpoint": "best.pt",
+        "hyperparameters": "hyperparameters.yaml",
+        "artifacts_dir": "/experiments/7_Sim lemons/sim-train/",
+        "evaluation_metrics": {"mAP": 0.72, "AP50": 0.91, "AP75": 0.78},
+        "primary_metric": "mAP",
+    },
+)
+"""What the default training module publishes when it finishes (a directory and its run)."""
+
 DEFAULT_MODULES = (
     ModuleSpec(
         id=101,
@@ -85,6 +110,7 @@ DEFAULT_MODULES = (
         outcome=Outcome.FINISH,
         versions=["v1.2.0", "v1.1.0"],
         categories=["neural network", "train"],
+        outputs=TRAINING_OUTPUTS,
     ),
     ModuleSpec(
         id=102,
@@ -298,7 +324,9 @@ def _merge_modules(
             continue
         known = merged[index]
         stacked = known.durations.model_copy(update=spec.durations.model_dump(exclude_none=True))
-        update = spec.model_dump(exclude_none=True, exclude={"durations"})
+        # Outputs replace the earlier ones whole (kept as a model, not dumped to a dict).
+        update = spec.model_dump(exclude_none=True, exclude={"durations", "outputs"})
+        update["outputs"] = spec.outputs or known.outputs
         merged[index] = known.model_copy(update={**update, "durations": stacked})
     modules: dict[int, EcosystemModule] = {}
     for spec in merged:
@@ -318,6 +346,7 @@ def _merge_modules(
                 max_restarts=(
                     DEFAULT_MAX_RESTARTS if spec.max_restarts is None else spec.max_restarts
                 ),
+                outputs=spec.outputs,
             ),
         )
     return modules

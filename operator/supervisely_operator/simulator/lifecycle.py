@@ -1,7 +1,8 @@
 """A task's life as a pure function of time.
 
 When a task is created, everything that will happen to it (each attempt's phases, whether it
-errors, every log line) is laid out as a ``Timeline`` of timed events. A stop request or a forced
+errors, every log line, what it publishes as its result) is laid out as a ``Timeline`` of timed
+events. A stop request or a forced
 end cuts the timeline at that moment and appends the new ending. A request then only asks "what
 was true at ``now``", so state is exact at whatever moment a request arrives, a fake clock can
 drive it, and nothing runs in the background.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from supervisely_operator.simulator.clock import to_millis
 from supervisely_operator.simulator.scenario import PhaseDurations
@@ -70,6 +72,15 @@ class LogLine:
 
 
 @dataclass(frozen=True)
+class Publication:
+    """At ``at``, the app published ``output``: top-level keys of ``meta.output`` (the SDK's
+    ``set_output_*`` calls each send one)."""
+
+    at: float
+    output: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class AppIdentity:
     """What log lines mention about a task."""
 
@@ -88,6 +99,8 @@ class TaskPlan:
     attempt_errors: tuple[bool, ...]
     serves: bool
     error_message: str
+    output: dict[str, Any]
+    """Published when a finishing app finishes or a serving app is ready; empty: nothing."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,7 @@ class Timeline:
     transitions: tuple[Transition, ...]
     logs: tuple[LogLine, ...]
     ready_delay: float
+    publications: tuple[Publication, ...] = ()
 
     def _last_index(self, now: float) -> int:
         return bisect.bisect_right([t.at for t in self.transitions], now) - 1
@@ -119,6 +133,24 @@ class Timeline:
         """The log lines written up to ``now``."""
         return [line for line in self.logs if line.at <= now]
 
+    def output_at(self, now: float) -> dict[str, Any]:
+        """``meta.output`` at ``now``: each publication replaces the top-level keys it sends.
+
+        How the real server combines ``tasks.output.set`` calls is not documented. The SDK's
+        training app publishes its experiment and then its directory, and readers of the task
+        still find ``meta.output.experiment.data``, so a later call cannot wipe the earlier ones.
+        """
+        output: dict[str, Any] = {}
+        for publication in self.publications:
+            if publication.at <= now:
+                output.update(publication.output)
+        return output
+
+    def published(self, *, at: float, output: dict[str, Any]) -> Timeline:
+        """The timeline with one more publication (after any others at the same moment)."""
+        publications = [*self.publications, Publication(at, output)]
+        return replace(self, publications=tuple(sorted(publications, key=lambda p: p.at)))
+
     def cut(
         self, *, at: float, ending: list[tuple[float, TaskStatus]], lines: list[LogLine]
     ) -> Timeline:
@@ -127,7 +159,12 @@ class Timeline:
         attempt = kept[-1].attempt if kept else 1
         transitions = [*kept, *(Transition(when, status, attempt) for when, status in ending)]
         logs = [line for line in self.logs if line.at <= at]
-        return replace(self, transitions=tuple(transitions), logs=_stamped([*logs, *lines]))
+        return replace(
+            self,
+            transitions=tuple(transitions),
+            logs=_stamped([*logs, *lines]),
+            publications=tuple(p for p in self.publications if p.at <= at),
+        )
 
 
 def build_timeline(*, plan: TaskPlan, app: AppIdentity) -> Timeline:
@@ -135,6 +172,7 @@ def build_timeline(*, plan: TaskPlan, app: AppIdentity) -> Timeline:
     d = plan.durations
     transitions: list[Transition] = []
     logs: list[LogLine] = []
+    publications: list[Publication] = []
     at = plan.created_at
     attempts = len(plan.attempt_errors)
     for index, errors in enumerate(plan.attempt_errors):
@@ -151,7 +189,9 @@ def build_timeline(*, plan: TaskPlan, app: AppIdentity) -> Timeline:
         logs.append(_info(started_at, f"Application started (attempt {attempt})"))
         ends_at = started_at + d.running
         if plan.serves and (not errors or d.ready_delay < d.running):
-            logs.append(_info(started_at + d.ready_delay, "Model is deployed and ready to serve"))
+            ready_at = started_at + d.ready_delay
+            logs.append(_info(ready_at, "Model is deployed and ready to serve"))
+            publications.append(Publication(ready_at, plan.output))
         if not plan.serves:
             logs.extend(_progress(started_at=started_at, running=d.running))
         if errors:
@@ -165,11 +205,13 @@ def build_timeline(*, plan: TaskPlan, app: AppIdentity) -> Timeline:
         elif not plan.serves:
             transitions.append(Transition(ends_at, TaskStatus.FINISHED, attempt))
             logs.append(_info(ends_at, "Application finished successfully"))
+            publications.append(Publication(ends_at, plan.output))
         break
     return Timeline(
         transitions=_restarts_skip_error(transitions),
         logs=_stamped(logs),
         ready_delay=d.ready_delay,
+        publications=tuple(p for p in publications if p.output),
     )
 
 

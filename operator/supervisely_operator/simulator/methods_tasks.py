@@ -1,4 +1,4 @@
-"""API methods about tasks: start, inspect, list, stop, logs and the readiness proxy."""
+"""API methods about tasks: start, inspect, list, stop, logs, outputs and the readiness proxy."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from supervisely_operator.simulator.payloads import (
     IdRequest,
     ListRequest,
     LogQuery,
+    OutputSetRequest,
     RunAppRequest,
     parse,
     unknown_keys,
@@ -162,15 +163,29 @@ def download_logs(state: SimulatorState, call: MethodCall) -> ApiReply:
     return ApiReply(body=state.tasks.log_entries(task, now=state.now(), since=since, limit=limit))
 
 
+def set_output(state: SimulatorState, call: MethodCall) -> ApiReply:
+    """``tasks.output.set``: publish part of the task's result (see ``TaskStore.publish``)."""
+    request = parse(OutputSetRequest, call.body)
+    state.tasks.publish(request.task_id, output=request.output, now=state.now())
+    return ApiReply(body={"success": True})
+
+
 def direct_request(state: SimulatorState, call: MethodCall) -> ApiReply:
-    """``tasks.request.direct``: the app's own answer to ``is_ready`` / ``is_running``."""
+    """``tasks.request.direct``: the app's own answer to ``is_ready`` / ``is_running``.
+
+    A live task whose app is not up yet (queued, consumed, starting, terminating) gets the app's
+    503; an ended task has no app to forward to, so the platform refuses with a 400.
+    """
     request = parse(DirectRequest, call.body)
     task = state.tasks.get(request.task_id)
     now = state.now()
+    status = task.status(now)
+    if status.is_terminal:
+        raise bad_request(f"Task {task.id} is not running (status {status.value})")
     if request.command == "is_ready":
         return ApiReply(body={"status": "ready"}) if task.timeline.is_ready(now) else NOT_READY
     if request.command == "is_running":
-        if task.status(now) is not TaskStatus.STARTED:
+        if status is not TaskStatus.STARTED:
             return NOT_READY
         return ApiReply(body={"running": True, "mode": "production"})
     raise ApiError(400, "Bad request", f"The simulated app does not know {request.command!r}")
@@ -197,6 +212,7 @@ TASK_METHODS: dict[str, Handler] = {
     "tasks.stop": stop_task,
     "tasks.log.download": download_logs,
     "tasks.request.direct": direct_request,
+    "tasks.output.set": set_output,
     "apps.tasks.list": app_task_list,
     "GetTaskContext": task_context,
 }

@@ -88,6 +88,13 @@ class DirectRequest(_Body):
     timeout: float | None = None
 
 
+class OutputSetRequest(_Body):
+    """``tasks.output.set``: what every ``TaskApi.set_output_*`` call sends."""
+
+    task_id: int = Field(alias="taskId")
+    output: JsonObject
+
+
 class EcosystemInfoRequest(_Body):
     """``ecosystem.info``: by ``id`` or by ``slug``, optionally for one ``version``."""
 

@@ -177,6 +177,10 @@ class Simulator:
             task_id, status=TaskStatus(status), now=self.state.now(), message=message
         )
 
+    def publish_output(self, task_id: int, output: JsonObject) -> None:
+        """Publish part of a task's result now, as its app's ``tasks.output.set`` would."""
+        self.state.tasks.publish(task_id, output=output, now=self.state.now())
+
     def delete_task(self, task_id: int) -> None:
         """Remove a task as if the platform had lost it (``tasks.info`` then answers 404)."""
         self.state.tasks.delete(task_id)
@@ -330,6 +334,10 @@ class ThreadedSimulator:
     ) -> None:
         """See ``Simulator.force_task``."""
         self._on_loop(lambda sim: sim.force_task(task_id, status, message=message))
+
+    def publish_output(self, task_id: int, output: JsonObject) -> None:
+        """See ``Simulator.publish_output``."""
+        self._on_loop(lambda sim: sim.publish_output(task_id, output))
 
     def delete_task(self, task_id: int) -> None:
         """See ``Simulator.delete_task``."""

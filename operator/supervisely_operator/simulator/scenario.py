@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import yaml
 from pydantic import (
@@ -41,7 +41,9 @@ class Outcome(StrEnum):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No inf/nan: a phase that never ends is a very long one (1e9 s), which the timeline's
+    # arithmetic and its millisecond stamps can still handle.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PhaseDurations(_Strict):
@@ -79,6 +81,55 @@ class PhaseDurationsOverride(_Strict):
         return base.model_copy(update=self.model_dump(exclude_none=True))
 
 
+class LinkKind(StrEnum):
+    """The ``set_output_*`` call a published Team Files link imitates."""
+
+    DIRECTORY = "directory"
+    """``set_output_directory``"""
+    FILE = "file"
+    """``set_output_file_download``"""
+    ARCHIVE = "archive"
+    """``set_output_archive``"""
+    REPORT = "report"
+    """``set_output_report``"""
+
+
+class ProjectOutputSpec(_Strict):
+    """A project the app publishes (``set_output_project``)."""
+
+    id: int = Field(ge=1)
+    name: str
+
+
+class LinkOutputSpec(_Strict):
+    """A Team Files directory or file the app publishes."""
+
+    kind: LinkKind = LinkKind.DIRECTORY
+    title: str = Field(min_length=1, description="the directory's path or the file's name")
+    url: str | None = Field(
+        None, description="its link; default /files/<task id>, as FileApi.get_url makes one"
+    )
+
+
+class OutputsSpec(_Strict):
+    """What a module's app publishes by itself, as its ``set_output_*`` calls would: when a
+    finishing app finishes, or when a serving app becomes ready."""
+
+    project: ProjectOutputSpec | None = None
+    link: LinkOutputSpec | None = None
+    experiment: dict[str, Any] | None = Field(
+        None,
+        description="set_output_experiment's experiment_info (task_id defaults to the task's)",
+    )
+    text: str | None = Field(None, description="set_output_text's title")
+
+    @model_validator(mode="after")
+    def _one_general(self) -> Self:
+        if self.link is not None and self.text is not None:
+            raise ValueError("link and text are both the SDK's 'general' output: pick one")
+        return self
+
+
 class ModuleSpec(_Strict):
     """An ecosystem module to add, or the behaviour of a default one (matched by id or slug)."""
 
@@ -96,6 +147,9 @@ class ModuleSpec(_Strict):
     )
     versions: list[str] | None = Field(None, description="releases, newest first")
     categories: list[str] | None = None
+    outputs: OutputsSpec | None = Field(
+        None, description="published when the app finishes, or when a serving app is ready"
+    )
 
     @model_validator(mode="after")
     def _identified(self) -> Self:

@@ -24,6 +24,7 @@ from supervisely_operator.simulator.lifecycle import (
     stop_ending,
     stop_lines,
 )
+from supervisely_operator.simulator.outputs import published_output
 from supervisely_operator.simulator.payloads import RunAppRequest
 from supervisely_operator.simulator.scenario import Outcome
 from supervisely_operator.simulator.wire import JsonObject, not_found
@@ -96,6 +97,11 @@ class TaskStore:
             attempt_errors=attempt_errors,
             serves=behaviour.outcome is Outcome.SERVE,
             error_message=behaviour.error_message,
+            output=(
+                {}
+                if behaviour.outputs is None
+                else published_output(behaviour.outputs, task_id=task_id)
+            ),
         )
         identity = AppIdentity(
             task_id=task_id, app_name=module.name, version=version, agent_name=agent.name
@@ -165,6 +171,14 @@ class TaskStore:
         timeline = task.timeline.cut(at=now, ending=[(now, status)], lines=[line])
         self._tasks[task_id] = replace(task, timeline=timeline)
 
+    def publish(self, task_id: int, *, output: JsonObject, now: float) -> None:
+        """What ``tasks.output.set`` does: the top-level keys of ``output`` replace the task's
+        (see ``Timeline.output_at``); allowed whatever the status, as a late call may arrive
+        after the app ended."""
+        task = self.get(task_id)
+        timeline = task.timeline.published(at=now, output=output)
+        self._tasks[task_id] = replace(task, timeline=timeline)
+
     def delete(self, task_id: int) -> None:
         """Remove a task outright, as if the platform had lost it."""
         self.get(task_id)
@@ -188,7 +202,7 @@ class TaskStore:
             "restartPolicy": request.restart_policy,
             "attempt": current.attempt,
             "input": {},
-            "output": {},
+            "output": task.timeline.output_at(now),
         }
         if request.redirect_requests:
             meta["redirectRequests"] = request.redirect_requests

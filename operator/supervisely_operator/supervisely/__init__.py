@@ -42,6 +42,7 @@ from supervisely_operator.supervisely.models import (
     TaskInfo,
     TaskStatus,
 )
+from supervisely_operator.supervisely.outputs import absolute_links, task_outputs
 from supervisely_operator.supervisely.payloads import (
     Filter,
     KubernetesSettings,
@@ -96,7 +97,9 @@ __all__ = [
     "Unauthorized",
     "UserId",
     "WorkspaceId",
+    "absolute_links",
     "filter_eq",
     "filter_in",
     "normalize_server_address",
+    "task_outputs",
 ]

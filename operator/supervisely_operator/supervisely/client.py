@@ -6,6 +6,7 @@ up one object by id turn the transport's generic 404 into the specific ``*NotFou
 the operator can tell "the task is gone" from "the agent is gone".
 """
 
+import math
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -23,6 +24,7 @@ from supervisely_operator.supervisely.errors import (
     MultipleTasksStarted,
     NotFound,
     ProtocolError,
+    Rejected,
     RequestTooLarge,
     TaskNotFound,
 )
@@ -252,6 +254,47 @@ class SuperviselyClient:
         )
         return ordered[-lines:]
 
+    async def is_app_ready(self, task_id: TaskId) -> bool:
+        """Whether the task's app answers ``is_ready`` with ``{"status": "ready"}``, as the SDK's
+        ``TaskApi.is_ready`` asks it (``tasks.request.direct``).
+
+        The reply is the app's own, so who refused matters:
+
+        - the app itself (a non-200 with its own JSON body, e.g. its 503 ``{"detail": "Service
+          not ready"}``), or the server refusing to pass the command on (another 4xx, e.g. for a
+          task that does not run): False, at once and never retried;
+        - the server or the network failing (a 5xx of the platform or its proxy, a timeout, a
+          dropped connection): retried within ``readiness_attempts``, then :class:`Transient`,
+          so a caller can tell "not ready" from "cannot tell now";
+        - 401/403: :class:`Unauthorized`; an unknown task: :class:`TaskNotFound`.
+
+        The wait for the app is ``readiness_timeout`` (the body's ``timeout`` asks the server to
+        give up as soon).
+        """
+        method = "tasks.request.direct"
+        timeout = self.settings.readiness_timeout
+        body = {
+            "taskId": task_id,
+            "command": "is_ready",
+            "context": {"outside_request": True},
+            "state": {},
+            "skipResponse": False,
+            "timeout": math.ceil(timeout),
+        }
+        try:
+            return await self._rpc.post(
+                method,
+                body,
+                parse=_is_ready_reply,
+                app_answer=_app_refusal,
+                read_timeout=timeout,
+                max_attempts=self.settings.readiness_attempts,
+            )
+        except NotFound as exc:
+            raise TaskNotFound(method=method, task_id=task_id, server=exc.server) from None
+        except Rejected:
+            return False
+
     async def resolve_app_slug(self, slug: str) -> ModuleId:
         """The module id of an ecosystem slug such as ``supervisely-ecosystem/hello-world-app``.
 
@@ -305,6 +348,28 @@ def _parse_started(reply: object) -> list[StartedTask]:
     if not started:
         raise ReplyShapeError("the array of started tasks is empty")
     return started
+
+
+def _is_ready_reply(reply: object) -> bool:
+    # The app's own 200 reply: anything but {"status": "ready"} means "not ready" (the SDK would
+    # raise KeyError on a reply without "status"; a probe has no use for that).
+    return isinstance(reply, dict) and reply.get("status") == "ready"
+
+
+def _app_refusal(response: httpx.Response) -> bool | None:
+    """False for a refusal in the app's own words, None for one of the server or a proxy.
+
+    Apps answer through FastAPI (``supervisely/app/fastapi/subapp.py``): a JSON object with
+    ``detail``. The platform's errors carry ``error`` (section 5 of the API brief); a proxy's are
+    HTML pages.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and "detail" in body and "error" not in body:
+        return False
+    return None
 
 
 def _parse_stop_reply(reply: object) -> str:

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from supervisely_operator.api.status import TaskOutputs
 from supervisely_operator.supervisely.ids import (
     AgentId,
     AppId,
@@ -33,6 +34,7 @@ from supervisely_operator.supervisely.ids import (
     UserId,
     WorkspaceId,
 )
+from supervisely_operator.supervisely.outputs import task_outputs
 
 
 class ReplyShapeError(Exception):
@@ -147,7 +149,11 @@ def _assume_utc(moment: datetime | None) -> datetime | None:
 
 
 class TaskInfo(_Reply):
-    """A task as ``tasks.info`` and ``tasks.list`` describe it."""
+    """A task as ``tasks.info`` and ``tasks.list`` describe it.
+
+    ``outputs`` is ``meta.output`` (what the app published as its result) read by
+    :func:`~.outputs.task_outputs`: typed, bounded, and never a reason to refuse the reply.
+    """
 
     id: TaskId
     raw_status: str = Field(validation_alias="status")
@@ -161,6 +167,17 @@ class TaskInfo(_Reply):
     type: str | None = None
     description: str = ""
     meta: dict[str, Any] = Field(default_factory=dict)
+    outputs: TaskOutputs | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _outputs_from_meta(cls, data: object) -> object:
+        # Always from meta.output: a top-level "outputs" key of some newer server is not ours.
+        if not isinstance(data, dict):
+            return data
+        meta = data.get("meta")
+        output = meta.get("output") if isinstance(meta, dict) else None
+        return {**data, "outputs": task_outputs(output)}
 
     @field_validator("status", mode="before")
     @classmethod

@@ -185,12 +185,15 @@ def build_retrying(
     idempotent: bool,
     uniform: Uniform,
     sleep: Sleep,
+    max_attempts: int | None = None,
 ) -> AsyncRetrying:
     """A tenacity controller applying the rules above to attempts that raise AttemptFailed.
 
     Anything else an attempt raises (a typed error for a 4xx, a protocol error) passes straight
     through. When retries end, the last ``AttemptFailed`` is re-raised for the caller to map.
+    ``max_attempts`` replaces the settings' for one call (a probe repeated anyway).
     """
+    attempts = settings.max_attempts if max_attempts is None else max_attempts
 
     def should_retry(exc: BaseException) -> bool:
         return isinstance(exc, AttemptFailed) and may_retry(
@@ -215,11 +218,11 @@ def build_retrying(
             failure.cause if failure else "unknown failure",
             pause,
             state.attempt_number,
-            settings.max_attempts,
+            attempts,
         )
 
     return AsyncRetrying(
-        stop=stop_after_attempt(settings.max_attempts),
+        stop=stop_after_attempt(attempts),
         wait=wait,
         retry=retry_if_exception(should_retry),
         before_sleep=log_retry,

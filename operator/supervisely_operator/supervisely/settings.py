@@ -39,6 +39,19 @@ class ClientSettings(BaseModel):
         gt=0,
         description="Seconds to wait for a free pooled connection before giving up.",
     )
+    readiness_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds to wait for an app's answer to is_ready (tasks.request.direct); "
+        "the server is asked to give up as soon. Short: a probe is repeated every poll, and an "
+        "app that takes longer to answer is not ready to serve.",
+    )
+    readiness_attempts: int = Field(
+        default=2,
+        ge=1,
+        description="Requests per is_ready probe, the first one included. Few: the poller "
+        "probes again on its next list anyway.",
+    )
     max_attempts: int = Field(
         default=5,
         ge=1,

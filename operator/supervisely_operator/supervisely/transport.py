@@ -56,6 +56,9 @@ logger = logging.getLogger("supervisely_operator.supervisely")
 
 QueryParams = Mapping[str, str | int]
 T = TypeVar("T")
+AppAnswer = Callable[[httpx.Response], T | None]
+"""Reads a non-200 reply that may be an app's own answer (``tasks.request.direct`` passes the
+app's reply through): a value means it is, and that value is the call's result."""
 
 
 class CallOutcome(StrEnum):
@@ -152,15 +155,28 @@ class RpcTransport:
         *,
         parse: Callable[[Any], T],
         idempotent: bool = True,
+        app_answer: AppAnswer[T] | None = None,
+        read_timeout: float | None = None,
+        max_attempts: int | None = None,
     ) -> T:
         """POST a JSON body to ``method``; ``parse`` turns the decoded 200 reply into a value.
 
         With ``idempotent=False`` only provably unprocessed failures are retried (see
         :mod:`.retry`); any other failure, and a 200 whose reply cannot be parsed, raises
-        :class:`StartOutcomeUnknown`.
+        :class:`StartOutcomeUnknown`. ``app_answer`` tells an app's own refusal from the
+        server's (the app's is a result, never retried); ``read_timeout`` and ``max_attempts``
+        replace the settings' for this call.
         """
         return await self._call(
-            method=method, verb="POST", body=body, query=None, parse=parse, idem=idempotent
+            method=method,
+            verb="POST",
+            body=body,
+            query=None,
+            parse=parse,
+            idem=idempotent,
+            app_answer=app_answer,
+            read_timeout=read_timeout,
+            max_attempts=max_attempts,
         )
 
     async def get(self, method: str, query: QueryParams, *, parse: Callable[[Any], T]) -> T:
@@ -178,14 +194,25 @@ class RpcTransport:
         query: QueryParams | None,
         parse: Callable[[Any], T],
         idem: bool,
+        app_answer: AppAnswer[T] | None = None,
+        read_timeout: float | None = None,
+        max_attempts: int | None = None,
     ) -> T:
         attempts = 0
+        timeouts = self._timeouts(read_timeout)
 
         async def attempt() -> T:
             nonlocal attempts
             attempts += 1
             return await self._attempt(
-                method=method, verb=verb, body=body, query=query, parse=parse, attempt=attempts
+                method=method,
+                verb=verb,
+                body=body,
+                query=query,
+                parse=parse,
+                attempt=attempts,
+                app_answer=app_answer,
+                timeouts=timeouts,
             )
 
         retrying = build_retrying(
@@ -194,6 +221,7 @@ class RpcTransport:
             idempotent=idem,
             uniform=self._uniform,
             sleep=self._sleep,
+            max_attempts=max_attempts,
         )
         # Errors are raised outside the except blocks so that they carry no __context__: the
         # internal failure's own context is the httpx exception, whose request holds the token.
@@ -220,11 +248,19 @@ class RpcTransport:
         query: QueryParams | None,
         parse: Callable[[Any], T],
         attempt: int,
+        app_answer: AppAnswer[T] | None,
+        timeouts: httpx.Timeout | None,
     ) -> T:
         async with self._gate.admit():
             started = time.monotonic()
             try:
-                response = await self._http.request(verb, method, json=body, params=query)
+                response = await self._http.request(
+                    verb,
+                    method,
+                    json=body,
+                    params=query,
+                    timeout=httpx.USE_CLIENT_DEFAULT if timeouts is None else timeouts,
+                )
             except httpx.RequestError as exc:
                 failure = failure_from_exception(exc, token=self._token)
                 timed_out = isinstance(exc, httpx.TimeoutException)
@@ -233,6 +269,12 @@ class RpcTransport:
                     method, outcome, started=started, attempt=attempt, result=failure.cause
                 )
                 raise failure from None
+        if app_answer is not None and response.status_code != httpx.codes.OK:
+            answer = app_answer(response)
+            if answer is not None:
+                said = f"{response.status_code} (the app's own answer)"
+                self._record(method, CallOutcome.OK, started=started, attempt=attempt, result=said)
+                return answer
         try:
             result = parse(self._interpret(method=method, response=response))
         except ReplyShapeError as exc:
@@ -250,6 +292,18 @@ class RpcTransport:
             raise
         self._record(method, CallOutcome.OK, started=started, attempt=attempt, result="200")
         return result
+
+    def _timeouts(self, read_timeout: float | None) -> httpx.Timeout | None:
+        """The settings' timeouts with another read timeout; None: the client's own."""
+        if read_timeout is None:
+            return None
+        settings = self._settings
+        return httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=read_timeout,
+            write=settings.write_timeout,
+            pool=settings.pool_timeout,
+        )
 
     def _interpret(self, *, method: str, response: httpx.Response) -> Any:
         status = response.status_code
