@@ -45,6 +45,7 @@ async def test_a_task_that_runs_to_its_end_is_told_in_normal_events_about_the_re
     assert str(task["id"]) in announced["message"]
     assert set(reasons(events)) - {"Started", "Adopted"} <= {
         "Queued",
+        "AwaitingReadiness",  # started, until the app answers is_ready
         "Running",
         "Finished",
     }
