@@ -13,8 +13,8 @@ from controller_harness import Cluster, OperatorStarter, condition, task_path, w
 NAMESPACE = "vision"
 MESSAGE = (
     "The spec breaks the operator's rules, which this cluster's CRD is too old to check "
-    "(upgrade the CRD): spec: set exactly one of moduleId and appSlug (ObserveOnly: at most one). Nothing is done until "
-    "the spec is fixed"
+    "(upgrade the CRD): spec: set exactly one of moduleId and appSlug (ObserveOnly: at most "
+    "one). Nothing is done until the spec is fixed"
 )
 
 

@@ -1,6 +1,6 @@
 """Properties of the decision over generated situations: the promises that make it crash-safe."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from hypothesis import given, settings
@@ -15,7 +15,6 @@ from supervisely_operator.reconcile.situation import (
     RemoteStatus,
     RemoteTask,
     RemoteUnavailable,
-    ResourceRef,
     Situation,
     StartNotFound,
     StartTask,
@@ -24,8 +23,7 @@ from supervisely_operator.reconcile.situation import (
     TaskSeen,
 )
 
-NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
-RESOURCE = ResourceRef(namespace="ml", name="train", uid="uid-1")
+from decision import NOW, RESOURCE
 
 FAILURE_RULES = [
     {"action": "Fail", "onLogLine": "out of memory"},

@@ -56,6 +56,8 @@ KUBE_RETRY_DELAY: Final = 2.0
 """Seconds before a pass is tried again after the Kubernetes API refused or missed a call."""
 INVALID_SPEC_RECHECK: Final = 60.0
 """Seconds a deletion waits for an edit of a spec the operator cannot read, then reads again."""
+PAUSED_DELETION_RECHECK: Final = 5.0
+"""Seconds between reads of a paused resource whose deletion waits for it to be unpaused."""
 IDLE_RECHECK: Final = 3600.0
 """A resource whose decision waits for nothing (a finished task) is still re-checked this often."""
 
@@ -353,10 +355,11 @@ async def stop_before_deletion(body: kopf.Body, memo: kopf.Memo, logger: Logger,
         wakeup.clear()
         if _paused(obj):
             # As Crossplane does: a paused resource keeps its finalizer, and its task, until it
-            # is unpaused (an edit of the annotation wakes this) or the finalizer is removed.
+            # is unpaused or the finalizer is removed. kopf hands one object's events over one
+            # at a time, so the unpausing edit does not reach us while this handler runs: the
+            # object is read again instead.
             pause(memo, ref, logger)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), INVALID_SPEC_RECHECK)
+            await asyncio.sleep(PAUSED_DELETION_RECHECK)
         else:
             unpause(memo, logger)
             try:
@@ -368,7 +371,7 @@ async def stop_before_deletion(body: kopf.Body, memo: kopf.Memo, logger: Logger,
                 continue  # with the same object: a write on a stale one is refused, then read
             except InvalidSpec:
                 # The task cannot be stopped on a spec the operator cannot read; the finalizer
-                # stays until the spec is fixed (an edit wakes this) or removed by hand.
+                # stays until the spec is fixed (read again after the wait) or removed by hand.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wakeup.wait(), INVALID_SPEC_RECHECK)
                 result = None

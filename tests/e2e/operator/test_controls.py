@@ -2,6 +2,7 @@
 requests, adoption and observe-only, failure rules, readiness and the start deadline."""
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from supervisely_operator.simulator import Scenario
 from supervisely_operator.simulator.runner import ThreadedSimulator
 
-from harness import OperatorProcess, Tasks, condition, live_tasks, wait_until
+from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks, condition, live_tasks, wait_until
 
 SERVE = {"moduleId": 103, "workspaceId": 1}
 TRAIN_FAILS = {"moduleId": 102, "workspaceId": 1}
@@ -36,13 +37,19 @@ def running_task(tasks: Tasks, name: str, *, other_than: int | None = None) -> i
     return task_id
 
 
+def paused_while_running(tasks: Tasks, operator: OperatorProcess, name: str) -> int:
+    """Start a serving app, pause its resource once it runs; the id of its task."""
+    tasks.apply(name, SERVE)
+    task_id = running_task(tasks, name)
+    tasks.annotate(name, PAUSED, "true")
+    wait_until(lambda: "Paused" in operator.log(), what="the operator logged the pause")
+    return task_id
+
+
 def test_a_paused_resource_gets_no_calls_and_no_writes_and_resumes_where_it_was(
     tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
 ) -> None:
-    tasks.apply("serve", SERVE)
-    task_id = running_task(tasks, "serve")
-    tasks.annotate("serve", PAUSED, "true")
-    wait_until(lambda: "Paused" in operator.log_text(), what="the operator logged the pause")
+    task_id = paused_while_running(tasks, operator, "serve")
     version = (tasks.get("serve") or {})["metadata"]["resourceVersion"]
     simulator.clear_calls()
     simulator.force_task(task_id, "error", message="crashed while paused")
@@ -59,6 +66,19 @@ def test_a_paused_resource_gets_no_calls_and_no_writes_and_resumes_where_it_was(
     assert status["previousTaskIds"] == [task_id]
     assert (status["restarts"], status["lastError"]["taskId"]) == (1, task_id)
     assert restarted in live_tasks(simulator)
+
+
+def test_a_paused_resource_keeps_its_task_when_deleted_until_it_is_unpaused(
+    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+) -> None:
+    task_id = paused_while_running(tasks, operator, "serve")
+    tasks.delete("serve")
+    time.sleep(2)
+    assert tasks.get("serve") is not None, "the finalizer holds while paused"
+    assert live_tasks(simulator) == [task_id]
+    tasks.annotate("serve", PAUSED, None)
+    tasks.wait_gone("serve")
+    assert simulator.task_status(task_id) in ("terminating", "stopped")
 
 
 def test_a_restart_request_replaces_the_task_once_per_value(
@@ -195,3 +215,55 @@ class TestReadiness:
         assert status_of(obj)["lastError"]["reason"] == "StartDeadlineExceeded"
         assert status_of(obj)["restarts"] == 1
         assert live_tasks(simulator) == [status_of(tasks.get("serve"))["taskId"]]
+
+
+def test_what_a_training_publishes_lands_in_status_outputs(
+    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+) -> None:
+    tasks.apply("train", {"moduleId": 101, "workspaceId": 1})
+    outputs = status_of(tasks.wait_phase("train", "Succeeded"))["outputs"]
+    experiment = outputs["experiment"]
+    assert experiment["artifactsDir"] == "/experiments/7_Sim lemons/sim-train/"
+    assert experiment["bestCheckpoint"] == "best.pt"
+    assert experiment["metrics"] == {"mAP": 0.72, "AP50": 0.91, "AP75": 0.78}
+    assert outputs["link"]["kind"] == "Directory"
+    printed = tasks.kubectl("get", "slytask", "train")
+    assert "experiments" not in printed, "printer columns stay short"
+
+
+class TestPollInterval:
+    @pytest.fixture
+    def operator(
+        self, crd_cluster: Any, simulator: ThreadedSimulator, operator_token: str, tmp_path: Any
+    ) -> Iterator[OperatorProcess]:
+        """An operator that lists a quiet workspace every 20 s only."""
+        slow = {
+            **FAST_OPERATOR_ENV,
+            "SUPERVISELY_OPERATOR_POLL_INTERVAL": "20",
+            "SUPERVISELY_OPERATOR_IDLE_POLL_INTERVAL": "20",
+        }
+        process = OperatorProcess(
+            kubeconfig=crd_cluster.kubeconfig,
+            server=simulator.base_url,
+            token=operator_token,
+            log_path=tmp_path / "operator.log",
+            env=slow,
+        )
+        process.start()
+        try:
+            yield process
+        finally:
+            process.stop()
+
+    def test_a_resource_asking_for_1_s_sees_a_change_long_before_its_neighbour(
+        self, tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    ) -> None:
+        never = {"restartPolicy": "Never"}
+        tasks.apply("eager", {**SERVE, **never, "pollIntervalSeconds": 1})
+        tasks.apply("calm", {**SERVE, **never, "workspaceId": 2})
+        eager, calm = running_task(tasks, "eager"), running_task(tasks, "calm")
+        time.sleep(1)  # past the fast lists of the start
+        simulator.force_task(eager, "error", message="boom")
+        simulator.force_task(calm, "error", message="boom")
+        tasks.wait_phase("eager", "Failed", timeout=5)
+        assert status_of(tasks.get("calm"))["phase"] == "Running", "its workspace waits 20 s"
