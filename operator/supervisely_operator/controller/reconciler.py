@@ -343,7 +343,8 @@ class Reconciler:
         return Watch(
             resource=snapshot.resource,
             workspace_id=spec.workspace_id,
-            task_id=status.task_id or task_to_adopt(spec, status),
+            # ObserveOnly follows an edited adoptTaskId away from the task it showed so far.
+            task_id=task_to_adopt(spec, status) or status.task_id,
             marker=request.marker if request is not None else None,
             since=max(known) if known else None,
             wake=wake,

@@ -132,20 +132,25 @@ def test_moving_a_running_session_under_a_new_resource_by_adoption(
 def test_observe_only_mirrors_a_task_and_never_touches_it(
     tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
 ) -> None:
-    tasks.apply("owner", {**SERVE, "deletionPolicy": "Orphan"})
-    task_id = running_task(tasks, "owner")
-    tasks.delete("owner", wait=True)
-    tasks.apply(
-        "watcher", {"workspaceId": 1, "managementPolicy": "ObserveOnly", "adoptTaskId": task_id}
-    )
-    assert running_task(tasks, "watcher") == task_id
-    simulator.force_task(task_id, "error", message="boom")
+    orphans = []
+    for owner in ("one", "two"):
+        tasks.apply(owner, {**SERVE, "deletionPolicy": "Orphan"})
+        orphans.append(running_task(tasks, owner))
+        tasks.delete(owner, wait=True)
+    first, second = orphans
+    observe = {"workspaceId": 1, "managementPolicy": "ObserveOnly"}
+    tasks.apply("watcher", {**observe, "adoptTaskId": first})
+    assert running_task(tasks, "watcher") == first
+    tasks.patch_spec("watcher", {"adoptTaskId": second})  # follows the edit
+    assert running_task(tasks, "watcher", other_than=first) == second
+    assert status_of(tasks.get("watcher"))["previousTaskIds"] == [first]
+    simulator.force_task(second, "error", message="boom")
     failed = tasks.wait_phase("watcher", "Failed")
     assert condition(failed, "Failed")["reason"] == "TaskError"
     tasks.delete("watcher", wait=True)
-    calls = {call.method for call in simulator.calls()}
-    assert len(simulator.calls("tasks.run.app")) == 1
-    assert simulator.calls("tasks.stop") == [], calls
+    assert len(simulator.calls("tasks.run.app")) == 2, "only the owners started tasks"
+    assert simulator.calls("tasks.stop") == [], "nobody stopped anything"
+    assert sorted(live_tasks(simulator)) == [first]
 
 
 def test_an_out_of_memory_error_fails_at_once_and_a_lost_agent_restarts_uncounted(
