@@ -39,7 +39,7 @@ def running_task(tasks: Tasks, name: str, *, other_than: int | None = None) -> i
 
 def paused_while_running(tasks: Tasks, operator: OperatorProcess, name: str) -> int:
     """Start a serving app, pause its resource once it runs; the id of its task."""
-    tasks.apply(name, SERVE)
+    tasks.apply(name, {**SERVE, "backoff": {"initialDelaySeconds": 0}})
     task_id = running_task(tasks, name)
     tasks.annotate(name, PAUSED, "true")
     wait_until(lambda: "Paused" in operator.log(), what="the operator logged the pause")
