@@ -8,11 +8,12 @@ Field docstrings become the CRD's descriptions (``kubectl explain``), so they sp
 
 import enum
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field
 
 from supervisely_operator.api.base import CrdModel, FieldRule, Rule
+from supervisely_operator.api.reasons import Reason
 
 #: Slugs look like ``supervisely-ecosystem/hello-world-app``: an owner and a path.
 APP_SLUG_PATTERN = r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+"
@@ -29,9 +30,6 @@ ONE_VISIBLE_LINE_PATTERN = r"[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*"
 
 PositiveId = Annotated[int, Field(ge=1)]
 
-#: The failure reasons a failure rule may match on (declared with the others in
-#: reconcile/conditions.py; the API layer names them here because it imports nothing above it).
-FailureReason = Literal["TaskError", "TaskLost", "StoppedExternally", "StartDeadlineExceeded"]
 
 AppSlug = Annotated[
     str,
@@ -134,6 +132,16 @@ class FailureAction(enum.StrEnum):
     FAIL = "Fail"
     COUNT = "Count"
     IGNORE = "Ignore"
+
+
+class FailureReason(enum.StrEnum):
+    """The reasons a task ends in failure, as a failure rule may match them (from the one list
+    of reasons)."""
+
+    TASK_ERROR = Reason.TASK_ERROR
+    TASK_LOST = Reason.TASK_LOST
+    STOPPED_EXTERNALLY = Reason.STOPPED_EXTERNALLY
+    START_DEADLINE_EXCEEDED = Reason.START_DEADLINE_EXCEEDED
 
 
 class FailedStatus(enum.StrEnum):
