@@ -1,5 +1,6 @@
 """The README's demo runs end to end and every example reaches its expected phase."""
 
+import re
 import subprocess
 import sys
 
@@ -19,7 +20,11 @@ def test_demo_runs_the_main_job_and_cleans_up() -> None:
         ("train-finishes", "Succeeded"),
         ("train-gpu-limits", "Succeeded"),
         ("train-fails", "Failed"),
+        ("train-out-of-memory", "Failed"),
         ("serve-model", "Running"),
     ]:
         assert f"{name}: {phase}" in output
+    # Backoff restarts twice; the out-of-memory failure rule fails at once.
+    assert re.search(r"train-fails: Failed \(task \d+, restarts 2\)", output)
+    assert re.search(r"train-out-of-memory: Failed \(task \d+, restarts 0\)", output)
     assert "Cleaning up" in output

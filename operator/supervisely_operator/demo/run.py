@@ -38,6 +38,7 @@ EXPECTED_PHASES = {
     "train-finishes": "Succeeded",
     "train-gpu-limits": "Succeeded",
     "train-fails": "Failed",
+    "train-out-of-memory": "Failed",
     "serve-model": "Running",
 }
 
