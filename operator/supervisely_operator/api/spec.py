@@ -431,9 +431,9 @@ class SuperviselyTaskSpec(CrdModel):
     under restartPolicy and failureRules."""
 
     failure_rules: list[FailureRule] = Field(default_factory=list, max_length=16)
-    """Ordered rules for a task that ended in failure; the first that matches decides: fail now,
-    restart and count it, or restart without counting. No match: restartPolicy and backoff
-    decide, as without rules."""
+    """Ordered rules for a task that ended in failure under restartPolicy OnError; the first
+    that matches decides: fail now, restart and count it, or restart without counting. No
+    match: backoff decides, as without rules. The verdict is kept in lastError."""
 
     poll_interval_seconds: int | None = Field(default=None, ge=1, le=3600)
     """Look at this resource's task at least this often. Unset: the operator's poll interval.

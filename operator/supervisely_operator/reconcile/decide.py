@@ -531,7 +531,7 @@ def _why_it_ended(draft: _Draft, task: RemoteTask | None, task_id: int) -> tuple
     error = draft.status.last_error
     if _error_recorded(draft, Reason.START_DEADLINE_EXCEEDED, task_id):
         assert error is not None
-        return Reason.START_DEADLINE_EXCEEDED, error.message.split("\nLast log lines:")[0]
+        return Reason.START_DEADLINE_EXCEEDED, error.message  # no log tail is added to it
     if task is None:
         return Reason.TASK_LOST, f"Task {task_id} no longer exists on Supervisely"
     if task.status is RemoteStatus.ERROR:
