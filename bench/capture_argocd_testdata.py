@@ -32,6 +32,7 @@ import urllib3
 import yaml
 
 from supervisely_operator.api import resource
+from supervisely_operator.api.resource import RESTART_ANNOTATION as RESTART
 from supervisely_operator.demo.process import OperatorProcess
 from supervisely_operator.devcluster.access import ClusterAccess
 from supervisely_operator.devcluster.cluster import DevCluster
@@ -48,7 +49,7 @@ WAIT = 60.0
 OPERATOR_ENV = {
     "SUPERVISELY_OPERATOR_POLL_INTERVAL": "0.5",
     "SUPERVISELY_OPERATOR_TRANSITION_POLL_INTERVAL": "0.3",
-    "SUPERVISELY_OPERATOR_START_GRACE": "2",
+    "SUPERVISELY_OPERATOR_START_GRACE": "6",  # at least twice the request timeout
     "SUPERVISELY_OPERATOR_REQUEST_TIMEOUT": "3",
     "SUPERVISELY_OPERATOR_REQUEST_ATTEMPTS": "2",
 }
@@ -57,6 +58,21 @@ OPERATOR_ENV = {
 VOLATILE_METADATA = ("uid", "resourceVersion", "managedFields", "annotations")
 
 SERVE = {"moduleId": 103, "workspaceId": 1}
+NEVER_READY = 120
+SCENARIO = Scenario.model_validate(
+    {
+        "modules": [
+            {
+                "id": NEVER_READY,
+                "slug": "supervisely-ecosystem/sim-serve-never-ready",
+                "name": "Sim: serve (never ready)",
+                "outcome": "serve",
+                "durations": {"ready_delay": 1e9},
+            }
+        ]
+    }
+)
+"""The default catalogue, and a serving app whose model never loads (for the start deadline)."""
 RESOURCES: dict[str, dict[str, Any]] = {
     "serve-model": {**SERVE, "params": {"modelName": "yolov8s"}},
     "train-detector": {"appSlug": "supervisely-ecosystem/sim-train-finishes", "workspaceId": 1},
@@ -70,6 +86,13 @@ RESOURCES: dict[str, dict[str, Any]] = {
     "missing-secret": {**SERVE, "credentialsSecretRef": {"name": "supervisely-credentials"}},
     "serve-suspended": SERVE,
     "serve-deleted": SERVE,
+    "serve-restarted": SERVE,
+    "serve-never-ready": {"moduleId": NEVER_READY, "workspaceId": 1, "startDeadlineSeconds": 4},
+    "adopt-missing": {**SERVE, "adoptTaskId": 999999},
+    "train-oom": {
+        "moduleId": 102, "workspaceId": 1,
+        "failureRules": [{"action": "Fail", "onLogLine": "out of memory"}],
+    },
 }  # fmt: skip
 
 Obj = dict[str, Any]
@@ -118,7 +141,7 @@ CASES: dict[str, Case] = {
     "no-status": Case("serve-model", lambda o: "status" not in o),
     "pending": Case("serve-model", phase_is("Pending", "Starting")),
     "queued": Case("serve-model", phase_is("Queued")),
-    "running": Case("serve-model", phase_is("Running")),
+    "running": Case("serve-model", phase_is("Running", "Running")),
     "spec-not-observed": Case(
         "serve-model",
         lambda o: "status" in o and o["metadata"]["generation"] > o["status"]["observedGeneration"],
@@ -136,6 +159,17 @@ CASES: dict[str, Case] = {
     "suspended": Case("serve-suspended", phase_is("Suspended"), last=True),
     "stopping-deletion": Case(
         "serve-deleted", lambda o: "deletionTimestamp" in o["metadata"] and phase_is("Stopping")(o)
+    ),
+    "running-awaiting-readiness": Case("serve-model", phase_is("Running", "AwaitingReadiness")),
+    "stopping-restart-requested": Case("serve-restarted", phase_is("Stopping", "RestartRequested")),
+    "stopping-start-deadline": Case(
+        "serve-never-ready", phase_is("Stopping", "StartDeadlineExceeded")
+    ),
+    "adoption-refused": Case("adopt-missing", not_synced("AdoptionRefused"), last=True),
+    "failed-failure-rule": Case(
+        "train-oom",
+        lambda o: condition(o, "Failed").get("reason") == "FailureRuleMatched",
+        last=True,
     ),
 }
 
@@ -239,11 +273,16 @@ def drive(access: ClusterAccess, sim: ThreadedSimulator, recorder: Recorder) -> 
     kubectl("delete", "slytask", "serve-deleted", "--wait=false")
     reach("stopping-deletion")
 
+    recorder.wait_for("serve-restarted", phase_is("Running", "Running"), "Running")
+    kubectl("annotate", "slytask", "serve-restarted", f"{RESTART}=2026-12-03T12:00:00Z")
+    reach("stopping-restart-requested")
+
     patch("serve-model", {"params": {"modelName": "yolov8m"}})
     reach("spec-not-observed")
     reach("stopping-spec-changed")
     since = len(recorder.versions("serve-model"))
-    recorder.wait_for("serve-model", phase_is("Running"), "running the new task", since=since)
+    ready = phase_is("Running", "Running")  # the app answers is_ready
+    recorder.wait_for("serve-model", ready, "running the new task", since=since)
 
     # Outages last until the operator has written them down, then Supervisely comes back.
     for case, fault_status in (("unavailable", 503), ("unauthorized", 401)):
@@ -282,7 +321,7 @@ def save(recorder: Recorder) -> Iterator[str]:
 def main() -> None:
     with (
         DevCluster() as cluster,
-        ThreadedSimulator(token=TOKEN, scenario=Scenario()) as sim,
+        ThreadedSimulator(token=TOKEN, scenario=SCENARIO) as sim,
         tempfile.TemporaryDirectory() as workdir,
     ):
         access = ClusterAccess(kubeconfig=cluster.kubeconfig)

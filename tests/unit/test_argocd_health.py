@@ -1,14 +1,12 @@
 """The Argo CD health check of SuperviselyTask, run as Argo CD runs it, on captured objects.
 
 ``health_test.yaml`` is the specification, in Argo CD's own format, and its objects were written
-by the real operator (``bench/capture_argocd_testdata.py``), or derived by hand from such an
-object for a state no run of the operator writes yet (their first line says which). A few tests
+by the real operator (``bench/capture_argocd_testdata.py``), every one of them. A few tests
 below change one field of a captured object to reach a branch no run produces (a phase from a
 newer operator, each reason of the operator's list): they say so in their names.
 """
 
 import copy
-import re
 from typing import Any
 
 import pytest
@@ -48,12 +46,8 @@ def test_every_testdata_file_is_a_case_and_every_case_has_its_file() -> None:
 
 
 def test_testdata_was_captured_and_stripped_of_what_identifies_one_run() -> None:
-    """Or derived by hand from a captured object, for a state no run writes yet."""
     for path in sorted((HEALTH_DIR / "testdata").glob("*.yaml")):
         text = path.read_text()
-        derived = re.match(r"# Derived from (testdata/\S+) \(captured\) by hand: ", text)
-        if derived is not None:
-            text = (HEALTH_DIR / derived[1]).read_text()
         assert text.startswith("# Captured by bench/capture_argocd_testdata.py"), path.name
         metadata = yaml.safe_load(path.read_text())["metadata"]
         assert not {"uid", "resourceVersion", "managedFields"} & set(metadata), path.name
