@@ -92,12 +92,12 @@ def test_a_task_not_ready_by_the_start_deadline_is_stopped_and_restarted_as_an_e
 
 def test_the_start_deadline_is_looked_at_when_due_and_spares_a_ready_task() -> None:
     deadline = spec(startDeadlineSeconds=60)
-    queued = running_status(phase="Queued", startedAt=NOW - timedelta(seconds=50))
+    queued = running_status(phase="Queued", startedAt=NOW - timedelta(seconds=59))
     plan = plan_next_step(
         situation(spec_=deadline, status_=queued, observation=seen(remote=RemoteStatus.QUEUED))
     )
     assert plan.action is None
-    assert plan.requeue_after == 2.0
+    assert plan.requeue_after == 1.0  # the deadline, sooner than the fast pace (2 s)
     late = running_status(startedAt=NOW - timedelta(hours=1))
     ready = plan_next_step(situation(spec_=deadline, status_=late, observation=seen(ready=True)))
     assert ready.action is None

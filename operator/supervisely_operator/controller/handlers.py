@@ -20,6 +20,7 @@ from typing import Any, Final, cast
 import kopf
 
 from supervisely_operator.api import resource
+from supervisely_operator.api.reasons import Reason
 from supervisely_operator.api.resource import (
     PAUSED_ANNOTATION,
     REFRESH_ANNOTATION,
@@ -267,7 +268,9 @@ def pause(memo: kopf.Memo, ref: ResourceRef, logger: Logger) -> None:
     if not memo.get("paused"):
         memo["paused"] = True
         memo.reconciler.forget(ref)
-        logger.info("Paused (%s): the operator leaves this resource alone", PAUSED_ANNOTATION)
+        logger.info(
+            "%s (%s): the operator leaves this resource alone", Reason.PAUSED, PAUSED_ANNOTATION
+        )
 
 
 def unpause(memo: kopf.Memo, logger: Logger) -> None:

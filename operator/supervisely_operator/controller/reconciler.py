@@ -94,6 +94,16 @@ class RemoteProvider(Protocol):
     def forget(self, resource: ResourceRef) -> None: ...
 
 
+def _requests(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """What the object's annotations ask of the operator, as :class:`Snapshot` fields."""
+    annotations = metadata.get("annotations") or {}
+    return {
+        "restart_requested": annotations.get(RESTART_ANNOTATION),
+        "refresh_requested": annotations.get(REFRESH_ANNOTATION),
+        "paused": is_paused(annotations),
+    }
+
+
 def _moment(value: str) -> datetime | None:
     """An annotation's value as a moment, if it is an RFC 3339 time (as Argo CD's action
     writes it); another value still asks for a pass, just not for a fresher list."""
@@ -138,14 +148,11 @@ class Snapshot:
             spec = SuperviselyTaskSpec.model_validate(obj["spec"])
         except ValidationError as error:
             raise InvalidSpec(describe_invalid_spec(error)) from None
-        annotations = metadata.get("annotations") or {}
         return cls(
             resource=ResourceRef(
                 namespace=metadata["namespace"], name=metadata["name"], uid=metadata["uid"]
             ),
-            restart_requested=annotations.get(RESTART_ANNOTATION),
-            refresh_requested=annotations.get(REFRESH_ANNOTATION),
-            paused=is_paused(annotations),
+            **_requests(metadata),
             api_version=obj.get("apiVersion", ""),
             kind=obj.get("kind", ""),
             resource_version=metadata["resourceVersion"],
@@ -158,12 +165,9 @@ class Snapshot:
     def with_status(self, written: Mapping[str, Any], status: SuperviselyTaskStatus) -> "Snapshot":
         """The snapshot after our own write of ``status`` (the API server's new version)."""
         metadata = written["metadata"]
-        annotations = metadata.get("annotations") or {}
         return dataclasses.replace(
             self,
-            restart_requested=annotations.get(RESTART_ANNOTATION),
-            refresh_requested=annotations.get(REFRESH_ANNOTATION),
-            paused=is_paused(annotations),
+            **_requests(metadata),
             resource_version=metadata["resourceVersion"],
             generation=metadata.get("generation", self.generation),
             finalizers=tuple(metadata.get("finalizers") or ()),
@@ -255,6 +259,7 @@ class Reconciler:
         strays: tuple[RemoteTask, ...] = ()
         log_tail: tuple[str, ...] | None = None
         owned_elsewhere: str | None = None
+        adopting = task_to_adopt(spec, status)
         try:
             remote = await self._remotes.remote_for(
                 snapshot.resource, secret_ref=spec.credentials_secret_ref, deleting=deleting
@@ -262,9 +267,8 @@ class Reconciler:
         except CredentialsUnavailable as error:
             observation = RemoteUnavailable(reason=error.reason, message=error.message)
         else:
-            observation = await remote.observe(self._watch(snapshot, wake))
+            observation = await remote.observe(self._watch(snapshot, wake, adopting=adopting))
             strays = remote.strays(snapshot.resource)
-            adopting = task_to_adopt(spec, status)
             if adopting is not None:
                 owner = remote.owner_of(adopting, resource=snapshot.resource)
                 owned_elsewhere = None if owner is None else f"{owner.namespace}/{owner.name}"
@@ -326,7 +330,9 @@ class Reconciler:
         self._remotes.forget(resource)
         self._metrics.phases.forget(resource.uid)
 
-    def _watch(self, snapshot: Snapshot, wake: Callable[[], None]) -> Watch:
+    def _watch(
+        self, snapshot: Snapshot, wake: Callable[[], None], *, adopting: int | None
+    ) -> Watch:
         """What the resource needs to see, and since when (its last recorded action, or a
         refresh it asked for: an observation older than the request does not answer it)."""
         spec, status = snapshot.spec, snapshot.status
@@ -344,7 +350,7 @@ class Reconciler:
             resource=snapshot.resource,
             workspace_id=spec.workspace_id,
             # ObserveOnly follows an edited adoptTaskId away from the task it showed so far.
-            task_id=task_to_adopt(spec, status) or status.task_id,
+            task_id=adopting or status.task_id,
             marker=request.marker if request is not None else None,
             since=max(known) if known else None,
             wake=wake,

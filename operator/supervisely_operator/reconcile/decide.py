@@ -335,12 +335,15 @@ def _tend_live_task(draft: _Draft, task: RemoteTask) -> Plan:
         draft.update(agent_id=task.agent_id)
     _copy_outputs(draft, task)
     spec = situation.spec
-    deadline = _deadline(draft, spec.active_deadline_seconds)
+    observing = _observing(situation)  # mirrors only: nothing is ever stopped
     not_ready = waiting or (task.status in RUNNING_STATUSES and _awaits_readiness(situation, task))
-    start_deadline = _deadline(draft, spec.start_deadline_seconds) if not_ready else None
+    deadline = None if observing else _deadline(draft, spec.active_deadline_seconds)
+    start_deadline = None
+    if not_ready and not observing:
+        start_deadline = _deadline(draft, spec.start_deadline_seconds)
     stop_because: tuple[str, str] | None = None
-    if _observing(situation):
-        pass  # mirrors only: nothing is ever stopped
+    if observing:
+        pass
     elif spec.suspend:
         stop_because = (Reason.SUSPENDED, f"Stopping task {task.task_id}: suspended")
     elif launch_hash(spec) != draft.status.launch_hash:
@@ -402,7 +405,7 @@ def _tend_live_task(draft: _Draft, task: RemoteTask) -> Plan:
     elif task.status in RUNNING_STATUSES:
         draft.enter(TaskPhase.RUNNING, Reason.RUNNING, f"Task {task.task_id} is {task.raw_status}")
     for due in (deadline, start_deadline):
-        if due is not None and not _observing(situation):
+        if due is not None:
             requeue = min(requeue, max((due - situation.now).total_seconds(), 0.0))
     return draft.plan(requeue_after=requeue)
 

@@ -62,10 +62,17 @@ def operator_token() -> str:
 
 
 @pytest.fixture
+def operator_env() -> dict[str, str]:
+    """The operator's settings; a test may override them (e.g. slower polls)."""
+    return FAST_OPERATOR_ENV
+
+
+@pytest.fixture
 def operator(
     crd_cluster: ClusterAccess,
     simulator: ThreadedSimulator,
     operator_token: str,
+    operator_env: dict[str, str],
     tmp_path: Path,
 ) -> Iterator[OperatorProcess]:
     process = OperatorProcess(
@@ -73,7 +80,7 @@ def operator(
         server=simulator.base_url,
         token=operator_token,
         log_path=tmp_path / "operator.log",
-        env=FAST_OPERATOR_ENV,
+        env=operator_env,
     )
     process.start()
     try:

@@ -2,7 +2,6 @@
 requests, adoption and observe-only, failure rules, readiness and the start deadline."""
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -238,27 +237,13 @@ def test_what_a_training_publishes_lands_in_status_outputs(
 
 class TestPollInterval:
     @pytest.fixture
-    def operator(
-        self, crd_cluster: Any, simulator: ThreadedSimulator, operator_token: str, tmp_path: Any
-    ) -> Iterator[OperatorProcess]:
+    def operator_env(self) -> dict[str, str]:
         """An operator that lists a quiet workspace every 20 s only."""
-        slow = {
+        return {
             **FAST_OPERATOR_ENV,
             "SUPERVISELY_OPERATOR_POLL_INTERVAL": "20",
             "SUPERVISELY_OPERATOR_IDLE_POLL_INTERVAL": "20",
         }
-        process = OperatorProcess(
-            kubeconfig=crd_cluster.kubeconfig,
-            server=simulator.base_url,
-            token=operator_token,
-            log_path=tmp_path / "operator.log",
-            env=slow,
-        )
-        process.start()
-        try:
-            yield process
-        finally:
-            process.stop()
 
     def test_a_resource_asking_for_1_s_sees_a_change_long_before_its_neighbour(
         self, tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
