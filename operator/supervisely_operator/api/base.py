@@ -6,12 +6,17 @@ and the CRD generator copies the CEL into ``x-kubernetes-validations``. Keeping 
 one record is what stops them drifting apart. :class:`FieldRule` does the same for one field's
 value; it replaces a schema ``pattern``, whose refusal echoes the raw regular expression back to
 the user, with a message that says what the value should look like.
+
+:class:`FieldRole` says, on a spec field itself, whether editing it changes the remote task or
+only how the operator keeps it; the launch fingerprint, the CRD's descriptions and the README's
+field reference all read it from there.
 """
 
+import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Final, Generic, Self, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -25,6 +30,39 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
 ModelT = TypeVar("ModelT", bound="CrdModel")
+
+
+class FieldRole(enum.Enum):
+    """What editing a spec field does to a running task, as ``Annotated`` metadata on the field.
+
+    Every field of a model that declares roles must carry exactly one (a test checks), so a new
+    field cannot silently change the launch fingerprint of every running task.
+    """
+
+    LAUNCH = "launch"
+    """It shapes the remote task: an edit stops the task and starts one from the new spec."""
+    POLICY = "policy"
+    """It steers the operator: an edit alone never replaces the running task."""
+
+    @property
+    def sentence(self) -> str:
+        """What the role means for users, added to the field's CRD description."""
+        if self is FieldRole.LAUNCH:
+            return "Launch field: editing it replaces the running task with one from the new spec."
+        return "Policy field: editing it alone never replaces the running task."
+
+
+LAUNCH: Final = FieldRole.LAUNCH
+POLICY: Final = FieldRole.POLICY
+
+
+def field_roles(model: type["CrdModel"]) -> dict[str, FieldRole | None]:
+    """Each field's role by its wire name (camelCase); None for a field that declares none."""
+    roles: dict[str, FieldRole | None] = {}
+    for name, info in model.model_fields.items():
+        declared = [item for item in info.metadata if isinstance(item, FieldRole)]
+        roles[info.alias or name] = declared[0] if len(declared) == 1 else None
+    return roles
 
 
 @dataclass(frozen=True)
@@ -103,10 +141,17 @@ class FieldRule:
         return value
 
 
-def _add_cross_field_rules(schema: dict[str, Any], model: type[Any]) -> None:
+def _add_crd_extras(schema: dict[str, Any], model: type[Any]) -> None:
+    """The model's cross-field rules as CEL, and each field's role in its description."""
     rules: tuple[Rule[Any], ...] = getattr(model, "cross_field_rules", ())
     if rules:
         schema["x-kubernetes-validations"] = [rule.as_validation() for rule in rules]
+    if getattr(model, "declares_roles", False):
+        for wire_name, role in field_roles(model).items():
+            field_schema = schema["properties"][wire_name]
+            if role is not None:
+                described = field_schema.get("description", "")
+                field_schema["description"] = f"{described} {role.sentence}".strip()
 
 
 class CrdModel(BaseModel):
@@ -122,10 +167,12 @@ class CrdModel(BaseModel):
         use_attribute_docstrings=True,
         frozen=True,
         extra="ignore",
-        json_schema_extra=_add_cross_field_rules,
+        json_schema_extra=_add_crd_extras,
     )
 
     cross_field_rules: ClassVar[tuple[Rule[Any], ...]] = ()
+    declares_roles: ClassVar[bool] = False
+    """Every field carries a :class:`FieldRole` (the spec's top level)."""
 
     @model_validator(mode="after")
     def _check_cross_field_rules(self) -> Self:

@@ -1,7 +1,8 @@
 """The one list of reasons the operator writes: condition reasons, ``lastError`` reasons, Events.
 
 Reasons are API: ``kubectl wait``, alerts and the Argo CD health check read them. Each is
-declared here once, with whether it fixes itself or needs a person and a line for users; the
+declared here once, with whether it fixes itself or needs a person, whether the operator tries
+again by itself, and a line for users; the
 README and docs/operations.md tables and health.lua's self-healing reasons are generated from
 this list (``supervisely-operator reference``), and tests fail when code writes a reason that is
 not in it. It sits in the lowest layer, so the pure core, the Supervisely client and the
@@ -95,6 +96,10 @@ class ReasonInfo:
     sites: frozenset[Site]
     meaning: str
     """One line for users; for a reason that needs a person, it says what to do."""
+    retried: bool = False
+    """The operator tries again by itself (a start, a list, a Secret read), so the condition
+    clears as soon as its cause is gone. Independent of ``recovery``: a refused token needs a
+    person to fix the Secret, and is retried so that the fix takes effect without an edit."""
 
     @property
     def where(self) -> tuple[Site, ...]:
@@ -231,24 +236,28 @@ _DECLARED = (
         ITSELF,
         _CLIENT,
         "Supervisely cannot be reached or answers 5xx/429 after the client's retries",
+        retried=True,
     ),
     ReasonInfo(
         Reason.START_OUTCOME_UNKNOWN,
         ITSELF,
         _CLIENT,
         "the reply to a start was lost; the task is looked for by its marker first",
+        retried=True,
     ),
     ReasonInfo(
         Reason.AGENT_NOT_RUNNING,
         ITSELF,
         _CLIENT,
         "the named agent is not running; the task starts when it is",
+        retried=True,
     ),
     ReasonInfo(
         Reason.UNAUTHORIZED,
         PERSON,
         _CLIENT,
         "Supervisely refused the API token: fix the Secret or the operator's credentials",
+        retried=True,
     ),
     ReasonInfo(
         Reason.NOT_FOUND,
@@ -297,6 +306,7 @@ _DECLARED = (
         ITSELF,
         _CLIENT,
         "a list changed while it was read page by page; the next poll reads it again",
+        retried=True,
     ),
     ReasonInfo(
         Reason.MULTIPLE_TASKS_STARTED,
@@ -310,6 +320,7 @@ _DECLARED = (
         _NOT_SYNCED | {Site.PHASE},
         "`adoptTaskId` names a task that does not exist, lives in another workspace "
         "or another resource owns: fix the spec",
+        retried=True,
     ),
     ReasonInfo(
         Reason.INVALID_SPEC,
@@ -322,30 +333,35 @@ _DECLARED = (
         PERSON,
         _NOT_SYNCED,
         "the credentials Secret does not exist: create it",
+        retried=True,
     ),
     ReasonInfo(
         Reason.SECRET_UNREADABLE,
         PERSON,
         _NOT_SYNCED,
         "the API server would not hand out the Secret (403: grant the chart's Role)",
+        retried=True,
     ),
     ReasonInfo(
         Reason.SECRET_INVALID,
         PERSON,
         _NOT_SYNCED,
         "the Secret lacks `SERVER_ADDRESS` or `API_TOKEN`: add them",
+        retried=True,
     ),
     ReasonInfo(
         Reason.CREDENTIALS_MISSING,
         PERSON,
         _NOT_SYNCED,
         "no `credentialsSecretRef` and no operator credentials: set either",
+        retried=True,
     ),
     ReasonInfo(
         Reason.CREDENTIALS_INVALID,
         PERSON,
         _NOT_SYNCED,
         "the server address or the token is malformed: fix it",
+        retried=True,
     ),
     ReasonInfo(
         Reason.DELETING,

@@ -70,13 +70,15 @@ def _field_reference() -> list[str]:
 
 
 def _reasons_table() -> list[str]:
-    """Every reason with where users meet it, whether it fixes itself, and what it means."""
+    """Every reason with where users meet it, whether it fixes itself, whether the operator
+    tries again by itself, and what it means."""
     rows = [
         f"| `{info.name}` | {', '.join(info.where)} | {'no' if info.heals else 'yes'} "
-        f"| {_cell(info.meaning)} |"
+        f"| {'yes' if info.retried else 'no'} | {_cell(info.meaning)} |"
         for info in REASONS.values()
     ]
-    return ["", "| reason | where | needs a person? | meaning |", "|---|---|---|---|", *rows, ""]
+    header = "| reason | where | needs a person? | retried by the operator? | meaning |"
+    return ["", header, "|---|---|---|---|---|", *rows, ""]
 
 
 def _self_healing_reasons() -> list[str]:

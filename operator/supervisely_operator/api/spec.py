@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from supervisely_operator.api.base import CrdModel, FieldRule, Rule
+from supervisely_operator.api.base import LAUNCH, POLICY, CrdModel, FieldRule, Rule
 from supervisely_operator.api.reasons import Reason
 
 #: Slugs look like ``supervisely-ecosystem/hello-world-app``: an owner and a path.
@@ -325,67 +325,69 @@ def _one_task_per_resource(spec: "SuperviselyTaskSpec") -> bool:
 class SuperviselyTaskSpec(CrdModel):
     """The Supervisely app task to run, and the operator's policy for keeping it running."""
 
+    declares_roles = True
+
     # What to launch: the inputs of the SDK's TaskApi.start / AppApi.start.
 
-    agent_id: PositiveId | None = None
+    agent_id: Annotated[PositiveId | None, LAUNCH] = None
     """Supervisely agent to run the task on. Unset: any available agent."""
 
-    module_id: PositiveId | None = None
+    module_id: Annotated[PositiveId | None, LAUNCH] = None
     """Ecosystem module id of the app. Set exactly one of moduleId and appSlug."""
 
-    app_slug: AppSlug | None = None
+    app_slug: Annotated[AppSlug | None, LAUNCH] = None
     """Ecosystem slug of the app, e.g. supervisely-ecosystem/serve-yolo; the operator resolves
     it to a module id. Set exactly one of moduleId and appSlug."""
 
-    app_version: AppVersion | None = None
+    app_version: Annotated[AppVersion | None, LAUNCH] = None
     """Release tag (e.g. v1.2.3) or, with isBranch, a git branch. Unset: the server's choice."""
 
-    is_branch: bool = False
+    is_branch: Annotated[bool, LAUNCH] = False
     """Read appVersion as a git branch name instead of a release tag."""
 
-    workspace_id: PositiveId
+    workspace_id: Annotated[PositiveId, LAUNCH]
     """Workspace the task runs in."""
 
-    task_name: TaskName | None = None
+    task_name: Annotated[TaskName | None, LAUNCH] = None
     """Name of the task session in Supervisely. Unset: namespace/name of this resource."""
 
-    description: str | None = Field(default=None, max_length=4096)
+    description: Annotated[str | None, LAUNCH] = Field(default=None, max_length=4096)
     """Description of the task session in Supervisely."""
 
-    params: dict[str, Any] = Field(
+    params: Annotated[dict[str, Any], LAUNCH] = Field(
         default_factory=dict,
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True, "default": {}},
     )
     """App parameters, passed to the app as its state. A mapping without a "state" key is sent
     as {"state": params}, as AppApi.start does."""
 
-    log_level: LogLevel = LogLevel.INFO
+    log_level: Annotated[LogLevel, LAUNCH] = LogLevel.INFO
     """Log level of the app session."""
 
-    users_ids: UsersIds = Field(default_factory=list)
+    users_ids: Annotated[UsersIds, LAUNCH] = Field(default_factory=list)
     """Users the session is started for. Empty: the owner of the API token. Several users need
     multiUserSession, because without it Supervisely starts one task per user."""
 
-    multi_user_session: bool = False
+    multi_user_session: Annotated[bool, LAUNCH] = False
     """Start one shared session for all of usersIds (the SDK's multi_user_session)."""
 
-    limit_by_workspace: bool = False
+    limit_by_workspace: Annotated[bool, LAUNCH] = False
     """Show the task only inside workspaceId."""
 
-    server_restart_policy: ServerRestartPolicy = ServerRestartPolicy.NEVER
+    server_restart_policy: Annotated[ServerRestartPolicy, LAUNCH] = ServerRestartPolicy.NEVER
     """Supervisely's own restart policy for the task (the SDK's restart_policy), passed through
     unchanged. The operator's restartPolicy works independently of it."""
 
-    kubernetes_settings: KubernetesSettings | None = None
+    kubernetes_settings: Annotated[KubernetesSettings | None, LAUNCH] = None
     """Resource limits of the app's pod on a Kubernetes-backed agent."""
 
     # How to keep it: the operator's own policy.
 
-    restart_policy: RestartPolicy = RestartPolicy.ON_ERROR
+    restart_policy: Annotated[RestartPolicy, POLICY] = RestartPolicy.ON_ERROR
     """Whether the operator starts a new task when the task ends in error (OnError) or not
     (Never). A task that finishes successfully is never restarted."""
 
-    backoff: Backoff = Field(
+    backoff: Annotated[Backoff, POLICY] = Field(
         default_factory=Backoff,
         # The full object, not {}: the API server checks a default against the CEL rules
         # before it fills in nested defaults.
@@ -393,49 +395,49 @@ class SuperviselyTaskSpec(CrdModel):
     )
     """Delays and limit of restarts under restartPolicy OnError."""
 
-    suspend: bool = False
+    suspend: Annotated[bool, POLICY] = False
     """Stop the task and start none while true; setting it back to false starts a new task."""
 
-    active_deadline_seconds: int | None = Field(default=None, ge=1)
+    active_deadline_seconds: Annotated[int | None, POLICY] = Field(default=None, ge=1)
     """Longest time a task may run, counted from its start; when exceeded the operator stops
     it and the resource ends Failed with reason DeadlineExceeded."""
 
-    ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
+    ttl_seconds_after_finished: Annotated[int | None, POLICY] = Field(default=None, ge=0)
     """Delete this resource that many seconds after it succeeded or failed. Unset: keep it."""
 
-    deletion_policy: DeletionPolicy = DeletionPolicy.STOP
+    deletion_policy: Annotated[DeletionPolicy, POLICY] = DeletionPolicy.STOP
     """On deletion of this resource, stop the task (Stop) or leave it running (Orphan)."""
 
-    credentials_secret_ref: SecretReference | None = None
+    credentials_secret_ref: Annotated[SecretReference | None, POLICY] = None
     """Secret with the Supervisely SERVER_ADDRESS and API_TOKEN for this task. Unset: the
     operator's own credentials."""
 
-    management_policy: ManagementPolicy = ManagementPolicy.FULL
+    management_policy: Annotated[ManagementPolicy, POLICY] = ManagementPolicy.FULL
     """Full: the operator starts, restarts and stops the task as this spec says. ObserveOnly:
     it mirrors the task adoptTaskId names into the status and never starts, stops or restarts
     anything (not even on deletion)."""
 
-    adopt_task_id: PositiveId | None = None
+    adopt_task_id: Annotated[PositiveId | None, POLICY] = None
     """Take over this existing Supervisely task instead of starting one, e.g. to move a running
     session under GitOps. Read while the resource has no task yet (ObserveOnly: always). The
     task must be in workspaceId and not belong to another SuperviselyTask."""
 
-    readiness: Readiness = Readiness.APP_READY
+    readiness: Annotated[Readiness, POLICY] = Readiness.APP_READY
     """When a running task is Ready. AppReady: once the app answers the SDK's is_ready
     (tasks.request.direct), as serving apps do when their model is loaded. TaskStarted: as soon
     as Supervisely reports it started (for apps that do not answer is_ready)."""
 
-    start_deadline_seconds: int | None = Field(default=None, ge=1)
+    start_deadline_seconds: Annotated[int | None, POLICY] = Field(default=None, ge=1)
     """Longest time a task may stay queued, starting or not ready, counted from its start; when
     exceeded the operator stops it and handles it as an error (reason StartDeadlineExceeded)
     under restartPolicy and failureRules."""
 
-    failure_rules: list[FailureRule] = Field(default_factory=list, max_length=16)
+    failure_rules: Annotated[list[FailureRule], POLICY] = Field(default_factory=list, max_length=16)
     """Ordered rules for a task that ended in failure under restartPolicy OnError; the first
     that matches decides: fail now, restart and count it, or restart without counting. No
     match: backoff decides, as without rules. The verdict is kept in lastError."""
 
-    poll_interval_seconds: int | None = Field(default=None, ge=1, le=3600)
+    poll_interval_seconds: Annotated[int | None, POLICY] = Field(default=None, ge=1, le=3600)
     """Look at this resource's task at least this often. Unset: the operator's poll interval.
     The workspace's shared list is taken as often as its most eager resource asks."""
 

@@ -15,6 +15,9 @@ from supervisely_operator.api.spec import FailureAction
 #: How many earlier task ids a resource remembers; bounded so the object stays small.
 PREVIOUS_TASK_IDS_LIMIT = 10
 
+#: The longest condition or lastError message (metav1.Condition's bound); a log tail is cut to it.
+LAST_ERROR_MESSAGE_LIMIT = 32768
+
 #: metav1.Condition's reason format: CamelCase words, machine-readable.
 CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 
@@ -73,7 +76,7 @@ class Condition(CrdModel):
     reason: str = Field(min_length=1, max_length=1024, pattern=CONDITION_REASON_PATTERN)
     """Why the condition is in its status: one CamelCase word for programs."""
 
-    message: str = Field(default="", max_length=32768)
+    message: str = Field(default="", max_length=LAST_ERROR_MESSAGE_LIMIT)
     """Why the condition is in its status, for people."""
 
 
@@ -81,7 +84,7 @@ class LastError(CrdModel):
     """The most recent error: one that refused a start until a start goes through, a task's own
     error (with its taskId) until a later task succeeds."""
 
-    message: str = Field(max_length=32768)
+    message: str = Field(max_length=LAST_ERROR_MESSAGE_LIMIT)
     """What went wrong, with the Supervisely server's own words and the tail of the task's log
     when there is one."""
 

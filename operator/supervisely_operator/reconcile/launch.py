@@ -1,7 +1,8 @@
 """What a spec launches: the fingerprint of its launch fields and the marker of one start.
 
-Only the fields that shape the remote task count for the fingerprint. Editing the restart
-policy, the backoff or a deadline must not replace a running task; editing params must.
+Only the fields that shape the remote task count for the fingerprint: each spec field says on
+the model whether it is a launch or a policy field (``FieldRole``). Editing the restart policy,
+the backoff or a deadline must not replace a running task; editing params must.
 """
 
 import hashlib
@@ -10,33 +11,20 @@ from datetime import datetime
 from typing import Final
 
 from supervisely_operator.api import SuperviselyTaskSpec
+from supervisely_operator.api.base import LAUNCH, field_roles
 from supervisely_operator.reconcile.situation import ResourceRef
 
-#: Spec fields that steer the operator rather than describe the remote task.
-POLICY_FIELDS: Final = frozenset(
-    {
-        "restartPolicy",
-        "backoff",
-        "suspend",
-        "activeDeadlineSeconds",
-        "ttlSecondsAfterFinished",
-        "deletionPolicy",
-        "credentialsSecretRef",
-        "managementPolicy",
-        "adoptTaskId",
-        "readiness",
-        "startDeadlineSeconds",
-        "failureRules",
-        "pollIntervalSeconds",
-    }
+LAUNCH_FIELDS: Final = frozenset(
+    name for name, role in field_roles(SuperviselyTaskSpec).items() if role is LAUNCH
 )
+"""Spec fields (wire names) that shape the remote task, as the model declares them."""
 
 MARKER_PREFIX: Final = "supervisely-operator:"
 
 
 def launch_hash(spec: SuperviselyTaskSpec) -> str:
     """A short stable hash of the launch fields: equal specs launch equal tasks."""
-    launch = {key: value for key, value in spec.to_wire().items() if key not in POLICY_FIELDS}
+    launch = {key: value for key, value in spec.to_wire().items() if key in LAUNCH_FIELDS}
     canonical = json.dumps(launch, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
