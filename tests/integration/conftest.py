@@ -21,6 +21,8 @@ from supervisely_operator.simulator import FakeClock, Scenario, Simulator
 from supervisely_operator.simulator.clock import DEFAULT_CLOCK, Clock
 
 if TYPE_CHECKING:
+    from supervisely_operator.controller.kube import KubeApi
+
     from controller_harness import ApiServerEmulator, Cluster, OperatorStarter
 
 PHASE_SECONDS = 0.2
@@ -144,6 +146,19 @@ async def kube_api() -> AsyncIterator[ApiServerEmulator]:
 
     async with serving_api_emulator() as emulator:
         yield emulator
+
+
+@pytest.fixture
+def kube(kube_api: ApiServerEmulator) -> Iterator[KubeApi]:
+    """The operator's own wrapper of the official client, aimed at kmock."""
+    import kubernetes
+
+    from supervisely_operator.controller.kube import KubeApi
+
+    configuration = kubernetes.client.Configuration(host=str(kube_api.url).rstrip("/"))
+    api = KubeApi(kubernetes.client.ApiClient(configuration), threads=2)
+    yield api
+    api.close()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 Why this tier exists: the local control plane of the e2e tests has no core v1 API, so Events
 cannot be posted and Secrets cannot be read there. Here kmock (by kopf's author) stands in for
 the whole Kubernetes API, the project's simulator stands in for Supervisely, and nothing of
-the operator is mocked: kopf runs our ``handlers.registry`` with the same options as
+the operator is mocked: kopf runs our ``registry`` (controller/registry.py) with the same options as
 ``supervisely-operator run``, its login handler and our ``KubeApi`` both read a kubeconfig
 that points at kmock, and every request is recorded for the tests to assert on. kopf runs on
 an event loop of its own (see :class:`OperatorThread`); kmock and the simulator run on the
@@ -343,6 +343,16 @@ class Cluster:
             patched: dict[str, Any] = await reply.json()
             assert reply.status == 200, patched
         return patched
+
+    async def delete(self, path: str) -> None:
+        """DELETE an object as kubectl would (it stays while finalizers hold it)."""
+        async with self.api.delete(path) as reply:
+            assert reply.status == 200, await reply.text()
+
+    def exists(self, name: str, *, namespace: str) -> bool:
+        """Whether the SuperviselyTask is stored (not yet released by its finalizers)."""
+        key = (TASKS, namespace, name)
+        return key in self.api.objects and not self.api.objects[key].deleted
 
     async def create_task(self, name: str, spec: Mapping[str, Any], *, namespace: str) -> str:
         """Create a SuperviselyTask; its uid."""

@@ -4,13 +4,13 @@ The Secrets are read through the official client from kmock, as the operator rea
 clock of the Secret cache is a fake, so the cache period is exact without sleeping.
 """
 
-from collections.abc import AsyncIterator, Callable, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 
-import kubernetes
 import pytest
 from pydantic import SecretStr
 
-from supervisely_operator.api import SecretReference
+from supervisely_operator.api import SecretReference, SuperviselyTaskSpec, SuperviselyTaskStatus
 from supervisely_operator.controller.credentials import (
     ClientPool,
     Credentials,
@@ -18,8 +18,8 @@ from supervisely_operator.controller.credentials import (
 )
 from supervisely_operator.controller.kube import KubeApi
 from supervisely_operator.controller.reconciler import utc_now
-from supervisely_operator.reconcile.situation import ResourceRef
-from supervisely_operator.remote import PollTiming, RemoteHub
+from supervisely_operator.reconcile.situation import NothingToObserve, ResourceRef
+from supervisely_operator.remote import PollTiming, RemoteHub, ResourceRemote
 from supervisely_operator.supervisely import ClientSettings
 
 from controller_harness import ApiServerEmulator, Cluster
@@ -42,15 +42,6 @@ class FakeMonotonic:
 
 
 PoolFactory = Callable[..., ClientPool]
-
-
-@pytest.fixture
-def kube(kube_api: ApiServerEmulator) -> Iterator[KubeApi]:
-    """The operator's own wrapper of the official client, aimed at kmock."""
-    configuration = kubernetes.client.Configuration(host=str(kube_api.url).rstrip("/"))
-    api = KubeApi(kubernetes.client.ApiClient(configuration), threads=2)
-    yield api
-    api.close()
 
 
 @pytest.fixture
@@ -287,21 +278,47 @@ async def test_the_client_of_a_rotated_token_closes_when_its_last_resource_moves
         "creds", {"SERVER_ADDRESS": SERVER, "API_TOKEN": TOKEN}, namespace="ml"
     )
     pool = pool_factory()
-    hub = RemoteHub(pool, timing=PollTiming(), lookup_ttl=60.0, start_deadline=5.0, now=utc_now)
-    first, second = (ResourceRef(namespace="ml", name=n, uid=f"uid-{n}") for n in ("a", "b"))
-    old = await hub.remote_for(first, secret_ref=ref("creds"))
-    assert await hub.remote_for(second, secret_ref=ref("creds")) is old
+    hub = RemoteHub(
+        pool,
+        timing=PollTiming(interval=1.0, transition_interval=1.0, idle_interval=1.0, per_page=10),
+        lookup_ttl=60.0,
+        start_deadline=5.0,
+        log_tail_lines=0,
+        recorded={},
+        now=utc_now,
+    )
+    first, second = (
+        hub.remote_for(ResourceRef(namespace="ml", name=n, uid=f"uid-{n}"), wake=lambda: None)
+        for n in ("a", "b")
+    )
+    # No task yet: observing makes no call, it only picks the resource's client.
+    spec = SuperviselyTaskSpec.model_validate(
+        {"workspaceId": 1, "moduleId": 1, "credentialsSecretRef": {"name": "creds"}}
+    )
+
+    async def observe(remote: ResourceRemote) -> None:
+        observation = await remote.observe(
+            spec=spec, status=SuperviselyTaskStatus(), refresh_requested=None, deleting=False
+        )
+        assert isinstance(observation.task, NothingToObserve)
+
+    old = await pool.client_for(namespace="ml", secret_ref=ref("creds"))
+    await observe(first)
+    await observe(second)
 
     await cluster.update_secret("creds", {"API_TOKEN": ROTATED}, namespace="ml")
     clock.now = CACHE_SECONDS
-    new = await hub.remote_for(first, secret_ref=ref("creds"))
-    assert new.client is not old.client
-    assert pool.retired(old.client)
-    assert not old.client.closed, "the other resource still uses it"
+    await observe(first)
+    new = await pool.client_for(namespace="ml", secret_ref=ref("creds"))
+    assert new is not old
+    assert pool.retired(old)
+    await asyncio.sleep(0.01)
+    assert not old.closed, "the other resource still uses it"
 
-    await hub.remote_for(second, secret_ref=ref("creds"))
-    assert old.client.closed, "closed once the last resource moved to the new token"
-    assert not new.client.closed
+    await observe(second)
+    await asyncio.sleep(0.01)
+    assert old.closed, "closed once the last resource moved to the new token"
+    assert not new.closed
     await hub.aclose()
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import kmock
 import pytest
 
-from supervisely_operator.controller.handlers import FINALIZER
+from supervisely_operator.controller.startup import FINALIZER
 from supervisely_operator.simulator import Simulator
 
 from controller_harness import (

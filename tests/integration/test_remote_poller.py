@@ -7,6 +7,7 @@ the poller itself runs on the real loop with intervals of a few tens of millisec
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,21 +18,24 @@ from supervisely_operator.api import (
     SuperviselyTaskSpec,
     TaskOutputs,
 )
-from supervisely_operator.reconcile.outcomes import Started
 from supervisely_operator.reconcile.situation import (
     AwaitingObservation,
     NothingToObserve,
-    Observation,
     RemoteStatus,
     RemoteTask,
     RemoteUnavailable,
     ResourceRef,
+    Sighting,
+    Started,
     StartNotFound,
+    StartOutcome,
+    StartRefused,
     TaskGone,
     TaskSeen,
 )
-from supervisely_operator.remote import PollTiming, SuperviselyRemote, Watch
-from supervisely_operator.remote.poller import LIVE_STATUSES
+from supervisely_operator.reconcile.watch import Watch
+from supervisely_operator.remote import PollTiming, SuperviselyRemote
+from supervisely_operator.remote.view import LIVE_STATUSES
 from supervisely_operator.simulator import FakeClock, Scenario, Simulator
 from supervisely_operator.supervisely import ClientSettings, SuperviselyClient
 
@@ -59,17 +63,39 @@ class Resource:
         since: datetime | None,
         probe_readiness: bool = False,
         poll_interval: float | None = None,
-    ) -> Watch:
-        return Watch(
-            resource=self.ref,
+    ) -> "Watched":
+        watch = Watch(
             workspace_id=1,
             task_id=task_id,
             marker=marker,
             since=since,
-            wake=self.woken.set,
             probe_readiness=probe_readiness,
             poll_interval=poll_interval,
         )
+        return Watched(self, watch)
+
+
+@dataclass(frozen=True)
+class Watched:
+    """A resource's watch, as its remote hands it to the shared poller."""
+
+    resource: Resource
+    watch: Watch
+
+    def track(self, remote: SuperviselyRemote) -> tuple[Sighting, tuple[RemoteTask, ...]]:
+        resource = self.resource
+        return remote.track(
+            resource, uid=resource.ref.uid, watch=self.watch, wake=resource.woken.set
+        )
+
+
+async def observe(remote: SuperviselyRemote, watched: Watched) -> Sighting:
+    """What the shared list says of the watched task (no call of its own)."""
+    return watched.track(remote)[0]
+
+
+def strays(remote: SuperviselyRemote, watched: Watched) -> tuple[RemoteTask, ...]:
+    return watched.track(remote)[1]
 
 
 @pytest.fixture
@@ -112,14 +138,20 @@ def remote(remote_factory: RemoteFactory) -> SuperviselyRemote:
     return remote_factory(TIMING)
 
 
-async def start(
+async def start_outcome(
     remote: SuperviselyRemote, resource: Resource, *, attempt: int = 1, **spec: object
-) -> int:
-    outcome = await remote.start(
+) -> StartOutcome:
+    return await remote.start(
         SuperviselyTaskSpec.model_validate({**SERVES, **spec}),
         resource=resource.ref,
         marker=marker_of(resource, attempt),
     )
+
+
+async def start(
+    remote: SuperviselyRemote, resource: Resource, *, attempt: int = 1, **spec: object
+) -> int:
+    outcome = await start_outcome(remote, resource, attempt=attempt, **spec)
     assert isinstance(outcome, Started)
     return outcome.task_id
 
@@ -127,13 +159,13 @@ async def start(
 async def seen_until(
     remote: SuperviselyRemote,
     resource: Resource,
-    watch: Watch,
-    holds: Callable[[Observation], bool],
-) -> Observation:
+    watch: Watched,
+    holds: Callable[[Sighting], bool],
+) -> Sighting:
     """Observe each time the poller wakes the resource, until ``holds``."""
 
-    async def settled() -> Observation:
-        while not holds(observation := await remote.observe(watch)):
+    async def settled() -> Sighting:
+        while not holds(observation := await observe(remote, watch)):
             await resource.woken.wait()
             resource.woken.clear()
         return observation
@@ -145,9 +177,9 @@ async def started_and_seen(
     remote: SuperviselyRemote,
     name: str,
     *,
-    until: Callable[[Observation], bool] = lambda o: isinstance(o, TaskSeen),
+    until: Callable[[Sighting], bool] = lambda o: isinstance(o, TaskSeen),
     probe_readiness: bool = False,
-) -> tuple[Resource, int, Watch]:
+) -> tuple[Resource, int, Watched]:
     """A resource with a started task, watched until an observation ``until`` holds."""
     resource = Resource(name)
     task_id = await start(remote, resource)
@@ -160,20 +192,20 @@ def marker_of(resource: Resource, attempt: int) -> str:
     return f"supervisely-operator:{resource.ref.uid}:{attempt}"
 
 
-def status_of(observation: Observation) -> RemoteStatus | None:
+def status_of(observation: Sighting) -> RemoteStatus | None:
     return observation.task.status if isinstance(observation, TaskSeen) else None
 
 
-def is_queued(observation: Observation) -> bool:
+def is_queued(observation: Sighting) -> bool:
     return status_of(observation) is RemoteStatus.QUEUED
 
 
-def seen(observation: Observation) -> RemoteTask:
+def seen(observation: Sighting) -> RemoteTask:
     assert isinstance(observation, TaskSeen), observation
     return observation.task
 
 
-def readiness_is(ready: bool | None) -> Callable[[Observation], bool]:
+def readiness_is(ready: bool | None) -> Callable[[Sighting], bool]:
     return lambda o: isinstance(o, TaskSeen) and o.task.ready is ready
 
 
@@ -186,7 +218,7 @@ async def test_one_list_serves_every_resource_of_the_workspace(
 
     for resource, task_id in zip(resources, task_ids, strict=True):
         watch = resource.watch(task_id=task_id, since=datetime.now(UTC))
-        assert isinstance(await remote.observe(watch), AwaitingObservation)
+        assert isinstance(await observe(remote, watch), AwaitingObservation)
     observations = [
         await seen_until(
             remote, r, r.watch(task_id=t, since=None), lambda o: status_of(o) is not None
@@ -220,10 +252,10 @@ async def test_a_list_older_than_the_last_action_never_says_the_task_is_gone(
 
     second_task = await start(remote, second)
     # The poller's latest list was taken before this start: it cannot know the task.
-    observation = await remote.observe(second.watch(task_id=second_task, since=None))
+    observation = await observe(remote, second.watch(task_id=second_task, since=None))
     assert isinstance(observation, AwaitingObservation)
     await asyncio.wait_for(second.woken.wait(), timeout=5)
-    observation = await remote.observe(second.watch(task_id=second_task, since=None))
+    observation = await observe(remote, second.watch(task_id=second_task, since=None))
     assert status_of(observation) is RemoteStatus.QUEUED
 
 
@@ -240,7 +272,7 @@ async def test_a_task_that_left_the_live_list_is_asked_for_once(
 
     assert isinstance(ended, TaskSeen)
     assert len(simulator.calls("tasks.info")) == 1, "its final state is asked once, then kept"
-    assert status_of(await remote.observe(watch)) is RemoteStatus.ERROR
+    assert status_of(await observe(remote, watch)) is RemoteStatus.ERROR
 
 
 async def test_a_task_the_operator_stopped_needs_no_info_call(
@@ -250,7 +282,7 @@ async def test_a_task_the_operator_stopped_needs_no_info_call(
     simulator.publish_output(task_id, {"project": {"id": 7, "title": "Lemons"}})
     await seen_until(remote, resource, watch, lambda o: seen(o).outputs is not None)
 
-    assert await remote.stop(task_id, resource=resource.ref) is None
+    assert await remote.stop(task_id, workspace_id=1) is None
     fake_clock.advance(5)  # terminating -> stopped
     ended = await seen_until(
         remote, resource, watch, lambda o: status_of(o) is RemoteStatus.STOPPED
@@ -305,7 +337,7 @@ async def test_an_unknown_marker_is_not_found_only_in_a_list_taken_after_the_req
     since = datetime.now(UTC) + timedelta(seconds=0.3)
     watch = resource.watch(marker="supervisely-operator:nobody:1", since=since)
 
-    assert isinstance(await remote.observe(watch), AwaitingObservation)
+    assert isinstance(await observe(remote, watch), AwaitingObservation)
     observation = await seen_until(
         remote, resource, watch, lambda o: not isinstance(o, AwaitingObservation)
     )
@@ -319,7 +351,7 @@ async def test_the_poller_stops_with_its_last_resource_and_starts_with_the_next(
 ) -> None:
     resource, _, watch = await started_and_seen(remote, "only")
 
-    remote.forget(resource.ref)
+    remote.untrack(resource, workspace_id=1)
     await asyncio.sleep(0.05)
     simulator.clear_calls()
     await asyncio.sleep(TIMING.idle_interval * 2)
@@ -335,7 +367,7 @@ async def test_no_task_means_nothing_to_observe_and_no_call(
 ) -> None:
     resource = Resource("idle")
 
-    assert await remote.observe(resource.watch(since=None)) == NothingToObserve()
+    assert await observe(remote, resource.watch(since=None)) == NothingToObserve()
     await asyncio.sleep(TIMING.interval * 2)
     assert simulator.calls("tasks.list") == []
 
@@ -379,6 +411,34 @@ async def test_many_starts_of_one_slug_and_agent_look_them_up_once(
     assert len(simulator.calls("ecosystem.list")) == 1
     assert len(simulator.calls("agents.info")) == 1
     assert len(simulator.calls("tasks.run.app")) == 20
+
+
+async def test_a_start_held_past_the_deadline_is_given_up_as_of_unknown_outcome(
+    simulator: Simulator, simulator_token: str
+) -> None:
+    """The deadline of a start holds whatever the client's own timeouts are: past it the start
+    may have happened, so the decision looks for it by its marker before starting again."""
+    client = SuperviselyClient(
+        simulator.base_url, simulator_token, SETTINGS.model_copy(update={"read_timeout": 10.0})
+    )
+    remote = SuperviselyRemote(
+        client, timing=TIMING, lookup_ttl=60.0, start_deadline=0.3, now=lambda: datetime.now(UTC)
+    )
+    simulator.inject_fault("tasks.run.app", delay=2.0, times=1)
+    began = time.monotonic()
+    try:
+        outcome = await start_outcome(remote, Resource("held"))
+    finally:
+        await remote.aclose()
+        await client.aclose()
+
+    assert isinstance(outcome, StartRefused)
+    assert (outcome.reason, outcome.outcome_unknown, outcome.retryable) == (
+        "StartOutcomeUnknown",
+        True,
+        True,
+    )
+    assert time.monotonic() - began < 1.5, "given up at the deadline, not at the reply"
 
 
 async def test_tasks_that_end_together_are_asked_for_in_one_list(
@@ -430,15 +490,15 @@ async def test_a_late_start_is_reported_as_a_stray_until_it_is_asked_to_stop(
 
     pending = mine.watch(marker=marker_of(mine, 2), since=None)
     await seen_until(remote, mine, pending, lambda o: isinstance(o, TaskSeen))
-    assert [task.task_id for task in remote.strays(mine.ref)] == [late], "pending start"
-    assert remote.strays(other.ref) == ()
+    assert [task.task_id for task in strays(remote, pending)] == [late], "pending start"
+    assert strays(remote, theirs) == ()
 
     mine.woken.clear()
-    await remote.observe(mine.watch(task_id=current, since=None))
-    assert [task.task_id for task in remote.strays(mine.ref)] == [late], "own task"
+    own = mine.watch(task_id=current, since=None)
+    assert [task.task_id for task in strays(remote, own)] == [late], "own task"
 
-    assert await remote.stop(late, resource=mine.ref) is None
-    assert remote.strays(mine.ref) == (), "asked to stop: not reported again"
+    assert await remote.stop(late, workspace_id=1) is None
+    assert strays(remote, own) == (), "asked to stop: not reported again"
 
 
 async def test_a_list_refused_with_retry_after_passes_the_pause_on_and_keeps_to_it(
@@ -466,7 +526,7 @@ async def test_an_app_is_asked_whether_it_is_ready_until_it_is_and_never_after(
     resource, task_id, watch = await started_and_seen(
         remote, "serving", until=is_queued, probe_readiness=True
     )
-    assert seen(await remote.observe(watch)).ready is None, "not asked while queued"
+    assert seen(await observe(remote, watch)).ready is None, "not asked while queued"
     assert simulator.calls("tasks.request.direct") == []
 
     fake_clock.advance(2.5)  # started; the app answers 2 s later
@@ -478,7 +538,7 @@ async def test_an_app_is_asked_whether_it_is_ready_until_it_is_and_never_after(
 
     assert len(simulator.calls("tasks.request.direct")) == len(probes), "seen ready: asked no more"
     assert {call.body["command"] for call in probes} == {"is_ready"}
-    assert await remote.stop(task_id, resource=resource.ref) is None
+    assert await remote.stop(task_id, workspace_id=1) is None
     stopping = await seen_until(
         remote, resource, watch, lambda o: status_of(o) is RemoteStatus.TERMINATING
     )
@@ -512,7 +572,7 @@ async def test_a_failing_probe_leaves_readiness_unknown_and_the_task_seen(
     await asyncio.sleep(TIMING.idle_interval * 2)  # lists at the fast pace, a probe each
 
     assert len(simulator.calls("tasks.request.direct")) >= 2, "probed again after each failure"
-    assert seen(await remote.observe(watch)).ready is None, "a failing server is no answer"
+    assert seen(await observe(remote, watch)).ready is None, "a failing server is no answer"
     simulator.clear_faults()
     await seen_until(remote, resource, watch, readiness_is(True))
 
@@ -555,7 +615,7 @@ async def test_a_short_poll_interval_is_honoured_down_to_the_transition_interval
     steady = len(simulator.calls("tasks.list"))
 
     # Asks for lists every millisecond: the list is shared, so the operator's floor holds.
-    await remote.observe(resource.watch(task_id=task_id, since=None, poll_interval=0.001))
+    await observe(remote, resource.watch(task_id=task_id, since=None, poll_interval=0.001))
     simulator.clear_calls()
     await asyncio.sleep(1.0)
     eager = len(simulator.calls("tasks.list"))
@@ -605,26 +665,8 @@ async def test_a_task_of_another_workspace_is_reported_as_it_is_and_asked_for_on
 
     found = await seen_until(remote, adopter, watch, lambda o: isinstance(o, TaskSeen))
     await asyncio.sleep(TIMING.idle_interval * 2)
-    again = await remote.observe(watch)
+    again = await observe(remote, watch)
 
     assert (seen(found).workspace_id, seen(found).status) == (2, RemoteStatus.QUEUED)
     assert again == found, "not taken for ended: it lives on elsewhere"
     assert len(simulator.calls("tasks.info")) == 1, "this workspace's lists cannot follow it"
-
-
-async def test_owner_of_names_another_resource_watching_the_task(
-    remote: SuperviselyRemote,
-) -> None:
-    first, second, third = Resource("first"), Resource("second"), Resource("third")
-    task_id = await start(remote, first)
-    await remote.observe(first.watch(task_id=task_id, since=None))
-    await remote.observe(third.watch(marker=marker_of(third, 1), since=None))
-
-    assert remote.owner_of(task_id, second.ref) == first.ref
-    assert remote.owner_of(task_id, first.ref) is None, "a resource does not own against itself"
-    await remote.observe(second.watch(task_id=task_id, since=None))
-    assert remote.owner_of(task_id, first.ref) == second.ref
-    remote.forget(first.ref)
-    assert remote.owner_of(task_id, third.ref) == second.ref, "a marker alone owns no task"
-    await remote.observe(second.watch(since=None))
-    assert remote.owner_of(task_id, third.ref) is None

@@ -10,10 +10,10 @@ import kopf
 import pytest
 from pydantic import ValidationError
 
-from supervisely_operator.controller import handlers
+from supervisely_operator.controller.registry import registry
 from supervisely_operator.controller.runner import operator_options
 from supervisely_operator.controller.settings import OperatorSettings
-from supervisely_operator.reconcile.situation import Tuning
+from supervisely_operator.reconcile.situation import Timing
 from supervisely_operator.remote import PollTiming
 
 TOKEN = "settings-test-token-4e5f6a"
@@ -37,8 +37,16 @@ def test_with_nothing_set_the_operator_watches_everything_without_default_creden
     assert settings.namespaces == []
     assert settings.peering is None
     # Remote changes wake resources; their own re-checks are only a safety net.
-    assert settings.tuning() == Tuning(poll_interval=300.0, stopping_poll_interval=30.0)
-    assert settings.poll_timing() == PollTiming()
+    assert settings.timing() == Timing(
+        resync_interval=300.0,
+        transition_recheck=30.0,
+        start_grace=120.0,
+        outage_min_delay=2.0,
+        outage_max_delay=300.0,
+    )
+    assert settings.poll_timing() == PollTiming(
+        interval=10.0, transition_interval=2.0, idle_interval=30.0, per_page=500
+    )
     assert settings.client_settings().read_timeout == 30.0
     assert settings.client_settings().max_attempts == 4
     limits = settings.client_settings()
@@ -95,6 +103,8 @@ def test_other_settings_are_read_only_with_the_prefix(
         "SUPERVISELY_OPERATOR_POLL_INTERVAL": "0.5",
         "SUPERVISELY_OPERATOR_TRANSITION_POLL_INTERVAL": "0.25",
         "SUPERVISELY_OPERATOR_START_GRACE": "7",
+        "SUPERVISELY_OPERATOR_OUTAGE_MIN_DELAY": "1",
+        "SUPERVISELY_OPERATOR_OUTAGE_MAX_DELAY": "60",
         "SUPERVISELY_OPERATOR_RESYNC_INTERVAL": "300",
         "SUPERVISELY_OPERATOR_REQUEST_TIMEOUT": "3",
         "SUPERVISELY_OPERATOR_REQUEST_ATTEMPTS": "2",
@@ -114,8 +124,12 @@ def test_other_settings_are_read_only_with_the_prefix(
     assert settings.poll_timing() == PollTiming(
         interval=0.5, transition_interval=0.25, idle_interval=30.0, per_page=500
     )
-    assert settings.tuning() == Tuning(
-        poll_interval=300.0, stopping_poll_interval=30.0, start_grace=7.0
+    assert settings.timing() == Timing(
+        resync_interval=300.0,
+        transition_recheck=30.0,
+        start_grace=7.0,
+        outage_min_delay=1.0,
+        outage_max_delay=60.0,
     )
     assert settings.client_settings().read_timeout == 3.0
     assert settings.client_settings().max_attempts == 2
@@ -155,7 +169,7 @@ def test_the_operator_runs_cluster_wide_and_standalone_by_default() -> None:
 
     options = operator_options(config)
 
-    assert options["registry"] is handlers.registry
+    assert options["registry"] is registry
     assert isinstance(options["memo"], kopf.Memo)
     assert options["memo"]["config"] is config
     assert options["clusterwide"] is True

@@ -21,6 +21,8 @@ from supervisely_operator.api.status import CONDITION_REASON_PATTERN
 from supervisely_operator.cli import main
 from supervisely_operator.reconcile.draft import StatusDraft
 from supervisely_operator.reconcile.situation import EventType
+from supervisely_operator.remote.translate import classify_start_error
+from supervisely_operator.supervisely import AgentId, ModuleId, SuperviselyError, TaskId, errors
 
 from argocd_health import HEALTH_LUA
 from argocd_lua import REPO
@@ -190,3 +192,46 @@ def test_reference_refuses_a_file_without_generated_blocks(tmp_path: Path) -> No
     assert result.exit_code != 0
     assert "holds no generated block" in result.output
     assert target.read_text() == "nothing generated here\n"
+
+
+def _client_errors() -> list[SuperviselyError]:
+    """One error of each kind the Supervisely client raises."""
+    said = errors.ServerMessage(error="nope")
+    return [
+        errors.Unauthorized(method="tasks.run.app", status=401, server=said),
+        errors.NotFound(method="tasks.run.app", server=said),
+        errors.TaskNotFound(method="tasks.run.app", task_id=TaskId(1), server=said),
+        errors.AgentNotFound(method="tasks.run.app", agent_id=AgentId(1), server=said),
+        errors.AppNotFound(method="tasks.run.app", app="owner/app"),
+        errors.Rejected(method="tasks.run.app", status=400, server=said),
+        errors.RequestTooLarge(method="tasks.run.app", server=said),
+        errors.Transient(method="tasks.run.app", cause="503", attempts=4),
+        errors.ProtocolError("not JSON", method="tasks.run.app"),
+        errors.PaginationMismatch(method="tasks.list", total=3, collected=2),
+        errors.MultipleTasksStarted(method="tasks.run.app", task_ids=[TaskId(1), TaskId(2)]),
+        errors.AmbiguousApp(method="ecosystem", slug="owner/app", module_ids=[ModuleId(1)]),
+    ]
+
+
+@pytest.mark.parametrize("error", _client_errors(), ids=lambda error: type(error).__name__)
+def test_a_refused_start_is_retried_exactly_when_the_list_says_its_reason_is(
+    error: SuperviselyError,
+) -> None:
+    refused = classify_start_error(error)
+    assert refused.reason == error.reason
+    assert refused.retryable is REASONS[error.reason].retried
+
+
+def test_a_refused_token_needs_a_person_and_is_retried_all_the_same() -> None:
+    """Fixing the Secret must take effect without an edit of every resource."""
+    info = REASONS[Reason.UNAUTHORIZED]
+    assert not info.heals
+    assert info.retried
+
+
+def test_a_lost_start_reply_is_always_looked_up_by_its_marker_first() -> None:
+    refused = classify_start_error(
+        errors.StartOutcomeUnknown(method="tasks.run.app", cause="timeout", attempts=1)
+    )
+    assert (refused.retryable, refused.outcome_unknown) == (True, True)
+    assert REASONS[refused.reason].retried

@@ -8,17 +8,19 @@ import pytest
 
 from supervisely_operator.api import FailureAction, LastError, TaskOutputs, TaskPhase
 from supervisely_operator.reconcile.conditions import FAILED, READY, SYNCED, Reason
-from supervisely_operator.reconcile.decide import log_tail_wanted, plan_next_step, task_to_adopt
+from supervisely_operator.reconcile.decide import plan_next_step
 from supervisely_operator.reconcile.launch import launch_hash
 from supervisely_operator.reconcile.situation import (
     EventType,
     Plan,
     RemoteStatus,
+    ResourceRef,
     Situation,
     StartTask,
     StopTask,
     TaskGone,
 )
+from supervisely_operator.reconcile.watch import log_tail_wanted, task_to_adopt
 
 from decision import (
     NOW,
@@ -44,7 +46,7 @@ def then(first: Situation, plan: Plan, **changes: Any) -> Situation:
     return situation(
         spec_=changes.pop("spec_", first.spec),
         status_=plan.status,
-        observation=changes.pop("observation", first.observation),
+        observation=changes.pop("observation", first.observation.task),
         restart_requested=changes.pop("restart_requested", first.restart_requested),
         **changes,
     )
@@ -199,7 +201,7 @@ def test_a_new_resource_adopts_the_named_task_instead_of_starting_one() -> None:
         ),
         pytest.param(
             seen(task_id=42),
-            {"owned_elsewhere": "ml/serve"},
+            {"owner": ResourceRef(namespace="ml", name="serve", uid="serve-uid")},
             "Task 42 already belongs to ml/serve",
             id="tracked by another resource",
         ),
@@ -367,11 +369,14 @@ def test_rules_match_on_reason_message_and_status_together() -> None:
     assert plan.status.phase is TaskPhase.FAILED
 
 
-def test_the_log_is_read_only_while_a_rule_needs_it_for_a_fresh_failure() -> None:
+def test_the_log_is_read_once_for_a_fresh_failure_that_needs_it() -> None:
     fresh = running_status(launchHash=launch_hash(RULES))
+    stopped = seen(remote=RemoteStatus.STOPPED)
     assert log_tail_wanted(RULES, fresh, ERRORED) == 7
+    assert log_tail_wanted(RULES, fresh, stopped) == 7  # a rule reads log lines
     assert log_tail_wanted(RULES, fresh, seen()) is None  # still running
-    assert log_tail_wanted(spec(), fresh, ERRORED) is None  # no rule reads logs
+    assert log_tail_wanted(spec(), fresh, ERRORED) == 7  # its tail goes into lastError
+    assert log_tail_wanted(spec(), fresh, stopped) is None  # no rule reads logs
     decided = fresh.model_copy(
         update={
             "last_error": LastError(
@@ -380,6 +385,7 @@ def test_the_log_is_read_only_while_a_rule_needs_it_for_a_fresh_failure() -> Non
         }
     )
     assert log_tail_wanted(RULES, decided, ERRORED) is None
+    assert log_tail_wanted(RULES, decided, stopped) is None
 
 
 def test_a_per_object_poll_interval_sets_the_safety_net() -> None:

@@ -11,9 +11,9 @@ from supervisely_operator.api import (
     StartRequest,
     TaskPhase,
 )
+from supervisely_operator.api.status import LAST_ERROR_MESSAGE_LIMIT
 from supervisely_operator.reconcile.conditions import FAILED, READY, SUCCEEDED, SYNCED, Reason
 from supervisely_operator.reconcile.decide import plan_next_step
-from supervisely_operator.reconcile.outcomes import Started, StartRefused, apply_start_outcome
 from supervisely_operator.reconcile.situation import (
     AwaitingObservation,
     DeleteResource,
@@ -21,18 +21,21 @@ from supervisely_operator.reconcile.situation import (
     RemoteTask,
     RemoteUnavailable,
     Situation,
+    Started,
     StartNotFound,
+    StartRefused,
     StartTask,
     StopTask,
     TaskGone,
-    Tuning,
 )
 
 from decision import (
     HASH,
     NOW,
-    TUNING,
+    TIMING,
     condition,
+    observing,
+    recorded,
     running_status,
     seen,
     situation,
@@ -311,11 +314,11 @@ def test_a_start_in_flight_not_yet_visible_is_waited_for_within_the_grace() -> N
     )
     assert plan.action is None
     assert plan.status.start_request == request
-    assert plan.requeue_after == TUNING.stopping_poll_interval
+    assert plan.requeue_after == TIMING.transition_recheck
 
 
 def test_a_start_that_never_reached_supervisely_is_made_again_after_the_grace() -> None:
-    request = StartRequest(marker="m", requested_at=NOW - timedelta(seconds=TUNING.start_grace + 1))
+    request = StartRequest(marker="m", requested_at=NOW - timedelta(seconds=TIMING.start_grace + 1))
     plan = plan_next_step(
         situation(
             status_=status(startRequest=request.to_wire(), launchHash=HASH, phase="Pending"),
@@ -342,14 +345,23 @@ def test_restart_after_backoff_counts_and_keeps_history() -> None:
     assert plan.status.task_id is None
 
 
-def test_backoff_doubles_per_restart_and_asks_for_the_log_tail_once() -> None:
+def test_backoff_doubles_per_restart_and_keeps_the_log_tail_once() -> None:
     first = plan_next_step(
-        situation(status_=running_status(restarts=2), observation=seen(remote=RemoteStatus.ERROR))
+        situation(
+            status_=running_status(restarts=2),
+            observation=seen(remote=RemoteStatus.ERROR),
+            log_tail=("[error] Traceback", "[error] boom"),
+        )
     )
     assert first.requeue_after == 40.0  # 10 s doubled twice
-    assert first.attach_log_tail_of == 7
-    assert first.status.last_error is not None
-    assert first.status.last_error.reason == Reason.TASK_ERROR
+    error = first.status.last_error
+    assert error is not None
+    assert error.reason == Reason.TASK_ERROR
+    assert error.message == (
+        "Task 7 ended with status error\nLast log lines:\n[error] Traceback\n[error] boom"
+    )
+    pending = next(c for c in first.status.conditions if c.type == READY)
+    assert "Last log lines" not in pending.message, "the log goes to lastError only"
     again = plan_next_step(
         situation(
             status_=first.status,
@@ -357,9 +369,21 @@ def test_backoff_doubles_per_restart_and_asks_for_the_log_tail_once() -> None:
             now=NOW + timedelta(seconds=5),
         )
     )
-    assert again.attach_log_tail_of is None
     assert again.status == first.status.model_copy(update={"observed_generation": 2})
     assert again.events == ()
+
+
+def test_a_long_log_tail_is_cut_to_what_lastError_holds_keeping_its_end() -> None:
+    plan = plan_next_step(
+        situation(
+            status_=running_status(),
+            observation=seen(remote=RemoteStatus.ERROR),
+            log_tail=("x" * 40_000, "[error] the last line"),
+        )
+    )
+    assert plan.status.last_error is not None
+    assert len(plan.status.last_error.message) == LAST_ERROR_MESSAGE_LIMIT
+    assert plan.status.last_error.message.endswith("[error] the last line")
 
 
 def test_failure_conditions_say_why() -> None:
@@ -429,7 +453,7 @@ def test_unreachable_supervisely_waits_longer_the_longer_it_lasts() -> None:
     first = plan_next_step(situation(status_=running_status(), observation=unavailable))
     assert condition(first, SYNCED) is ConditionStatus.FALSE
     assert [event.reason for event in first.events] == ["Unavailable"]
-    assert first.requeue_after == TUNING.unavailable_min_delay
+    assert first.requeue_after == TIMING.outage_min_delay
     later = plan_next_step(
         situation(status_=first.status, observation=unavailable, now=NOW + timedelta(seconds=30))
     )
@@ -444,18 +468,17 @@ def test_a_server_that_asks_for_a_pause_is_left_alone_that_long() -> None:
     assert plan.requeue_after == 90.0
     short = RemoteUnavailable("Unavailable", "HTTP 429", retry_after=0.5)
     plan = plan_next_step(situation(status_=running_status(), observation=short))
-    assert plan.requeue_after == TUNING.unavailable_min_delay, "never sooner than the backoff"
+    assert plan.requeue_after == TIMING.outage_min_delay, "never sooner than the backoff"
 
 
 def test_a_start_refused_with_retry_after_is_not_made_again_before_it() -> None:
     mark = plan_next_step(situation())
     assert isinstance(mark.action, StartTask)
-    refused = apply_start_outcome(
+    refused = recorded(
         mark.status,
         StartRefused("Unavailable", "HTTP 429", retryable=True, retry_after=45.0),
-        generation=2,
         now=NOW,
-    ).status
+    )
     assert refused.last_error is not None
     assert refused.last_error.retry_after_seconds == 45.0
     assert refused.to_wire()["lastError"]["retryAfterSeconds"] == 45.0
@@ -485,9 +508,10 @@ def test_transition_times_move_only_on_change() -> None:
     assert ready.last_transition_time == NOW
 
 
-def test_tuning_is_respected_for_polls() -> None:
+def test_the_resync_interval_is_the_safety_net_of_a_quiet_task() -> None:
     fast = replace(
-        situation(status_=running_status(), observation=seen()), tuning=Tuning(poll_interval=3)
+        situation(status_=running_status(), observation=seen()),
+        timing=replace(TIMING, resync_interval=3),
     )
     assert plan_next_step(fast).requeue_after == 3
 
@@ -514,7 +538,7 @@ STRAY = RemoteTask(task_id=5, status=RemoteStatus.STARTED, raw_status="started")
 )
 def test_a_stray_is_stopped_before_anything_else(state: Situation) -> None:
     """A late start of this resource is stopped first, whatever else the pass would do."""
-    plan = plan_next_step(replace(state, strays=(STRAY,)))
+    plan = plan_next_step(observing(state, strays=(STRAY,)))
     assert plan.action == StopTask(task_id=5)
     assert [event.reason for event in plan.events] == [Reason.STRAY_TASK_STOPPED]
     assert plan.events[0].type == "Warning"
@@ -525,28 +549,26 @@ def test_a_stray_is_stopped_before_anything_else(state: Situation) -> None:
 def test_a_stray_is_not_stopped_before_supervisely_answers() -> None:
     """No stop on an old list: strays come with a fresh observation only."""
     waiting = situation(status_=running_status(), observation=AwaitingObservation())
-    assert plan_next_step(replace(waiting, strays=(STRAY,))).action is None
+    assert plan_next_step(observing(waiting, strays=(STRAY,))).action is None
 
 
 def test_a_refused_start_s_error_is_cleared_once_a_start_goes_through() -> None:
     """Running with lastError AgentNotRunning beside it read as a current problem."""
     mark = plan_next_step(situation())
-    refused = apply_start_outcome(
+    refused = recorded(
         mark.status,
         StartRefused("AgentNotRunning", "Agent 2 is not running", retryable=True),
-        generation=2,
         now=NOW,
-    ).status
+    )
     assert refused.last_error is not None
 
     again = plan_next_step(situation(status_=refused, now=NOW + timedelta(minutes=5)))
     assert isinstance(again.action, StartTask)
-    started = apply_start_outcome(
+    started = recorded(
         again.status,
         Started(task_id=8, module_id=101, agent_id=2, session_url="u"),
-        generation=2,
         now=NOW + timedelta(minutes=5),
-    ).status
+    )
     assert started.last_error is None
 
 
@@ -555,11 +577,10 @@ def test_a_task_s_own_error_stays_beside_its_restart() -> None:
     failed = running_status(
         lastError={"reason": "TaskError", "message": "boom", "time": NOW, "taskId": 7}
     )
-    started = apply_start_outcome(
+    started = recorded(
         failed,
         Started(task_id=8, module_id=101, agent_id=None, session_url="u"),
-        generation=2,
         now=NOW,
-    ).status
+    )
     assert started.last_error is not None
     assert started.last_error.task_id == 7

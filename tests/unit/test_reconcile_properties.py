@@ -1,5 +1,6 @@
 """Properties of the decision over generated situations: the promises that make it crash-safe."""
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -7,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supervisely_operator.api import SuperviselyTaskSpec, SuperviselyTaskStatus
-from supervisely_operator.reconcile.decide import ENDED_STATUSES, plan_next_step, task_to_adopt
+from supervisely_operator.reconcile.decide import ENDED_STATUSES, plan_next_step
 from supervisely_operator.reconcile.launch import launch_hash
 from supervisely_operator.reconcile.situation import (
     NothingToObserve,
@@ -15,6 +16,8 @@ from supervisely_operator.reconcile.situation import (
     RemoteStatus,
     RemoteTask,
     RemoteUnavailable,
+    ResourceRef,
+    Sighting,
     Situation,
     StartNotFound,
     StartTask,
@@ -22,8 +25,11 @@ from supervisely_operator.reconcile.situation import (
     TaskGone,
     TaskSeen,
 )
+from supervisely_operator.reconcile.watch import task_to_adopt
 
-from decision import NOW, RESOURCE
+from decision import NOW, RESOURCE, TIMING, observing
+
+OTHER = ResourceRef(namespace="ml", name="other", uid="other-uid")
 
 FAILURE_RULES = [
     {"action": "Fail", "onLogLine": "out of memory"},
@@ -92,7 +98,7 @@ def situations(draw: st.DrawFn) -> Situation:
     )
 
     unavailable = RemoteUnavailable("Unavailable", "down")
-    observation: Observation
+    observation: Sighting
     if task_id is not None:
         remote = draw(remote_statuses)
         observation = draw(
@@ -117,18 +123,21 @@ def situations(draw: st.DrawFn) -> Situation:
         generation=3,
         spec=spec,
         status=status,
-        observation=observation,
+        observation=Observation(
+            task=observation,
+            log_tail=draw(st.none() | st.just(("[error] CUDA out of memory",))),
+            owner=draw(st.none() | st.just(OTHER)),
+        ),
         now=NOW,
         deleting=draw(st.booleans()),
         protected=draw(st.booleans()),
         restart_requested=draw(st.sampled_from([None, "asked", "answered"])),
-        log_tail=draw(st.none() | st.just(("[error] CUDA out of memory",))),
-        owned_elsewhere=draw(st.none() | st.just("ml/other")),
+        timing=TIMING,
     )
 
 
-def live(observation: Observation) -> bool:
-    return isinstance(observation, TaskSeen) and observation.task.status not in ENDED_STATUSES
+def live(sighting: Sighting) -> bool:
+    return isinstance(sighting, TaskSeen) and sighting.task.status not in ENDED_STATUSES
 
 
 @settings(max_examples=400)
@@ -136,7 +145,7 @@ def live(observation: Observation) -> bool:
 def test_never_starts_while_a_task_lives_or_a_start_may_be_in_flight(situation: Situation) -> None:
     plan = plan_next_step(situation)
     if isinstance(plan.action, StartTask):
-        observation, request = situation.observation, situation.status.start_request
+        observation, request = situation.observation.task, situation.status.start_request
         assert not live(observation)
         assert not isinstance(observation, RemoteUnavailable)
         assert situation.protected
@@ -145,7 +154,7 @@ def test_never_starts_while_a_task_lives_or_a_start_may_be_in_flight(situation: 
             # The task of the recorded start is adopted; it may be replaced only once ended.
             assert plan.status.previous_task_ids[-1] == observation.task.task_id
         elif request is not None:
-            grace = timedelta(seconds=situation.tuning.start_grace)
+            grace = timedelta(seconds=situation.timing.start_grace)
             assert request.requested_at + grace <= situation.now
         assert plan.status.task_id is None
         assert plan.status.start_request is not None
@@ -159,13 +168,12 @@ def test_never_releases_a_resource_whose_task_may_still_run(situation: Situation
     if plan.release:
         assert situation.deleting
         ours = task_to_adopt(situation.spec, situation.status) is None  # not a task to adopt
-        observing = situation.spec.management_policy.value == "ObserveOnly"
-        if situation.spec.deletion_policy.value == "Stop" and ours and not observing:
-            assert not live(situation.observation)
-            assert not isinstance(situation.observation, RemoteUnavailable)
-            assert not isinstance(situation.observation, StartNotFound) or (
-                plan.status.start_request is None
-            )
+        only_observes = situation.spec.management_policy.value == "ObserveOnly"
+        if situation.spec.deletion_policy.value == "Stop" and ours and not only_observes:
+            sighting = situation.observation.task
+            assert not live(sighting)
+            assert not isinstance(sighting, RemoteUnavailable)
+            assert not isinstance(sighting, StartNotFound) or plan.status.start_request is None
 
 
 @settings(max_examples=400)
@@ -176,8 +184,9 @@ def test_never_loses_a_task_id(situation: Situation) -> None:
     old = situation.status.task_id
     if old is not None and plan.status.task_id != old:
         assert plan.status.previous_task_ids[-1] == old
-    if isinstance(situation.observation, TaskSeen) and situation.status.start_request:
-        adopted = situation.observation.task.task_id
+    sighting = situation.observation.task
+    if isinstance(sighting, TaskSeen) and situation.status.start_request:
+        adopted = sighting.task.task_id
         # Either the task is adopted, or the start request that finds it stays recorded.
         assert adopted in (plan.status.task_id, *plan.status.previous_task_ids) or (
             plan.status.start_request == situation.status.start_request
@@ -192,17 +201,10 @@ def test_a_pass_without_action_is_a_fixed_point(situation: Situation) -> None:
     if first.action is not None or first.release:
         return
     again = plan_next_step(
-        Situation(
-            resource=situation.resource,
-            generation=situation.generation,
-            spec=situation.spec,
-            status=first.status,
-            observation=next_observation(situation.observation, first.status),
-            now=situation.now,
-            deleting=situation.deleting,
-            protected=situation.protected,
-            restart_requested=situation.restart_requested,
-            owned_elsewhere=situation.owned_elsewhere,
+        observing(
+            replace(situation, status=first.status, refresh_requested=None),
+            task=next_sighting(situation.observation.task, first.status),
+            log_tail=None,
         )
     )
     assert again.status == first.status
@@ -210,7 +212,7 @@ def test_a_pass_without_action_is_a_fixed_point(situation: Situation) -> None:
     assert again.action is None
 
 
-def next_observation(previous: Observation, status: SuperviselyTaskStatus) -> Observation:
+def next_sighting(previous: Sighting, status: SuperviselyTaskStatus) -> Sighting:
     """What the shell observes for ``status``, in a world that did not change."""
     if status.task_id is None and status.start_request is None:
         return NothingToObserve()
@@ -222,7 +224,7 @@ def next_observation(previous: Observation, status: SuperviselyTaskStatus) -> Ob
 def test_requeue_is_never_negative_and_unavailability_never_acts(situation: Situation) -> None:
     plan = plan_next_step(situation)
     assert plan.requeue_after is None or plan.requeue_after >= 0
-    if isinstance(situation.observation, RemoteUnavailable):
+    if isinstance(situation.observation.task, RemoteUnavailable):
         assert plan.action is None
         assert not plan.release
 
@@ -241,7 +243,7 @@ def test_never_adopts_a_task_another_resource_owns(situation: Situation) -> None
     wanted = situation.spec.adopt_task_id
     if (
         wanted is not None
-        and situation.owned_elsewhere is not None
+        and situation.observation.owner is not None
         and (situation.status.task_id != wanted)
     ):
         assert plan_next_step(situation).status.task_id != wanted

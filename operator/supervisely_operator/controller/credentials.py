@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from supervisely_operator.api import SecretReference
 from supervisely_operator.api.reasons import Reason
 from supervisely_operator.controller.kube import KubeApi, KubeRefused, ObjectGone
+from supervisely_operator.remote import CredentialsUnavailable
 from supervisely_operator.supervisely import (
     CallObserver,
     ClientSettings,
@@ -28,15 +29,6 @@ from supervisely_operator.supervisely import (
 
 SERVER_ADDRESS_KEY = "SERVER_ADDRESS"
 API_TOKEN_KEY = "API_TOKEN"  # noqa: S105 - the key name, not a token
-
-
-class CredentialsUnavailable(Exception):
-    """No usable credentials for a resource; ``reason`` is a condition reason."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
-"""One reconcile pass: observe, decide, write the status, act, write the outcome.
+"""One reconcile pass: observe, decide once, write the status, act.
 
 The order is what makes the operator crash-safe: the plan's status (with the start marker) is
 written *before* its action runs, and every write is conflict-checked against the
-resourceVersion the decision was based on. A crash after any line leaves a status from which
-the next pass reaches the same decision, or adopts what the action already did.
+resourceVersion the decision was based on. What the action did is recorded by the pass right
+after it, run at once in the same slot. A crash after any line leaves a status from which the
+next pass reaches the same decision, or adopts what the action already did.
 
-Everything remote goes through one seam (:class:`~supervisely_operator.remote.TaskRemote`);
-this module never sees the Supervisely client.
+A pass asks the decision exactly once: it gathers what the decision needs (one observation from
+the resource's remote seam, or the outcome of the last action, or the reason the spec cannot be
+acted on) into one value, then carries the plan out. Everything remote goes through the seam
+(:class:`~supervisely_operator.remote.TaskRemote`); this module never sees the client.
 """
 
 import dataclasses
@@ -18,50 +21,37 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from supervisely_operator.api import (
-    LastError,
-    Readiness,
-    SecretReference,
-    SuperviselyTaskSpec,
-    SuperviselyTaskStatus,
-)
+from supervisely_operator.api import SuperviselyTaskSpec, SuperviselyTaskStatus
 from supervisely_operator.api.resource import (
     REFRESH_ANNOTATION,
     RESTART_ANNOTATION,
     is_paused,
 )
-from supervisely_operator.controller.credentials import CredentialsUnavailable
+from supervisely_operator.api.status import LAST_ERROR_MESSAGE_LIMIT
 from supervisely_operator.controller.kube import KubeApi, StaleObject
 from supervisely_operator.controller.merge_patch import merge_patch
 from supervisely_operator.controller.metrics import OperatorMetrics
-from supervisely_operator.reconcile.decide import log_tail_wanted, plan_next_step, task_to_adopt
-from supervisely_operator.reconcile.outcomes import (
-    apply_call_failure,
-    apply_invalid_spec,
-    apply_start_outcome,
-)
+from supervisely_operator.reconcile.decide import plan_next_step
 from supervisely_operator.reconcile.situation import (
+    ActionTaken,
+    BrokenSpec,
+    CallFailed,
     DeleteResource,
     Event,
-    Observation,
+    Given,
     Plan,
-    RemoteTask,
-    RemoteUnavailable,
     ResourceRef,
     Situation,
+    StartOutcome,
     StartTask,
     StopTask,
-    Tuning,
+    Timing,
 )
-from supervisely_operator.remote import TaskRemote, Watch
+from supervisely_operator.remote import TaskRemote
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-LAST_ERROR_LIMIT = 32768
 STATUS_WRITE_ATTEMPTS = 3
-
-
-class InvalidSpec(Exception):
-    """The stored spec breaks the operator's rules; the message says which, for the user."""
+Outcome = StartOutcome | CallFailed
 
 
 def describe_invalid_spec(error: ValidationError) -> str:
@@ -75,23 +65,13 @@ def describe_invalid_spec(error: ValidationError) -> str:
         f"The spec breaks the operator's rules, which this cluster's CRD is too old to check "
         f"(upgrade the CRD): {problems}. Nothing is done until the spec is fixed"
     )
-    return message[:LAST_ERROR_LIMIT]
+    return message[:LAST_ERROR_MESSAGE_LIMIT]
 
 
 class EventPoster(Protocol):
     """Posts a Kubernetes Event about an object (kopf's ``kopf.event`` in production)."""
 
     def __call__(self, obj: Mapping[str, Any], event: Event) -> None: ...
-
-
-class RemoteProvider(Protocol):
-    """Hands each resource the remote seam of its credentials (the hub in production)."""
-
-    async def remote_for(
-        self, resource: ResourceRef, *, secret_ref: SecretReference | None, deleting: bool = False
-    ) -> TaskRemote: ...
-
-    def forget(self, resource: ResourceRef) -> None: ...
 
 
 def _requests(metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,16 +82,6 @@ def _requests(metadata: Mapping[str, Any]) -> dict[str, Any]:
         "refresh_requested": annotations.get(REFRESH_ANNOTATION),
         "paused": is_paused(annotations),
     }
-
-
-def _moment(value: str) -> datetime | None:
-    """An annotation's value as a moment, if it is an RFC 3339 time (as Argo CD's action
-    writes it); another value still asks for a pass, just not for a fresher list."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def utc_now() -> datetime:
@@ -134,20 +104,23 @@ class Snapshot:
     resource_version: str
     generation: int
     finalizers: tuple[str, ...]
-    spec: SuperviselyTaskSpec
+    spec: SuperviselyTaskSpec | None
+    """None when the stored spec breaks the operator's rules (``broken_spec`` says which)."""
     status: SuperviselyTaskStatus
     restart_requested: str | None = None
     refresh_requested: str | None = None
     paused: bool = False
+    broken_spec: str | None = None
 
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> "Snapshot":
-        """Raises ``InvalidSpec`` for a spec the models refuse."""
+        """The object as a pass reads it; a spec the models refuse is kept as the reason."""
         metadata = obj["metadata"]
+        spec, broken = None, None
         try:
             spec = SuperviselyTaskSpec.model_validate(obj["spec"])
         except ValidationError as error:
-            raise InvalidSpec(describe_invalid_spec(error)) from None
+            broken = describe_invalid_spec(error)
         return cls(
             resource=ResourceRef(
                 namespace=metadata["namespace"], name=metadata["name"], uid=metadata["uid"]
@@ -160,6 +133,7 @@ class Snapshot:
             finalizers=tuple(metadata.get("finalizers") or ()),
             spec=spec,
             status=SuperviselyTaskStatus.model_validate(obj.get("status") or {}),
+            broken_spec=broken,
         )
 
     def with_status(self, written: Mapping[str, Any], status: SuperviselyTaskStatus) -> "Snapshot":
@@ -191,7 +165,7 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class PassResult:
-    """What a pass decided, and the object as its own writes left it.
+    """What a pass decided and did, and the object as its own writes left it.
 
     kopf's body learns of our writes only when the watch delivers them, which under load is
     seconds later. A body still at one of ``superseded`` (the versions this pass wrote over) is
@@ -201,6 +175,8 @@ class PassResult:
     plan: Plan
     snapshot: Snapshot
     superseded: frozenset[str] = frozenset()
+    taken: Outcome | None = None
+    """What the plan's action did, for the pass right after to record (None: nothing to)."""
 
     def freshest(self, body: Mapping[str, Any]) -> "Mapping[str, Any] | Snapshot":
         """``body``, unless it is a version this pass already wrote over."""
@@ -215,19 +191,15 @@ class Reconciler:
         self,
         *,
         kube: KubeApi,
-        remotes: RemoteProvider,
-        tuning: Tuning,
+        timing: Timing,
         finalizer: str,
-        log_tail_lines: int,
         post_event: EventPoster,
         metrics: OperatorMetrics,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._kube = kube
-        self._remotes = remotes
-        self._tuning = tuning
+        self._timing = timing
         self._finalizer = finalizer
-        self._log_tail_lines = log_tail_lines
         self._post_event = post_event
         self._metrics = metrics
         self._now = now
@@ -236,127 +208,77 @@ class Reconciler:
         self,
         obj: "Mapping[str, Any] | Snapshot",
         *,
+        remote: TaskRemote,
         deleting: bool,
         logger: Logger,
-        wake: Callable[[], None],
+        taken: Outcome | None = None,
     ) -> PassResult:
         """One pass over one object; raises ``StaleObject`` when it changed meanwhile.
 
-        ``wake`` is called when the remote side changes, so the caller may sleep until then.
+        ``taken``: what the last pass's action did; this pass records it and decides nothing
+        else (the pass after observes again).
         """
-        if isinstance(obj, Snapshot):
-            snapshot = obj
-        else:
-            try:
-                snapshot = Snapshot.of(obj)
-            except InvalidSpec as error:
-                await self._refuse_spec(obj, str(error), logger=logger)
-                raise
+        snapshot = obj if isinstance(obj, Snapshot) else Snapshot.of(obj)
+        given = await self._given(snapshot, remote=remote, deleting=deleting, taken=taken)
+        plan = plan_next_step(given)
         read_version = snapshot.resource_version
-        spec, status = snapshot.spec, snapshot.status
-        remote: TaskRemote | None = None
-        observation: Observation
-        strays: tuple[RemoteTask, ...] = ()
-        log_tail: tuple[str, ...] | None = None
-        owned_elsewhere: str | None = None
-        adopting = task_to_adopt(spec, status)
-        try:
-            remote = await self._remotes.remote_for(
-                snapshot.resource, secret_ref=spec.credentials_secret_ref, deleting=deleting
-            )
-        except CredentialsUnavailable as error:
-            observation = RemoteUnavailable(reason=error.reason, message=error.message)
-        else:
-            observation = await remote.observe(self._watch(snapshot, wake, adopting=adopting))
-            strays = remote.strays(snapshot.resource)
-            if adopting is not None:
-                owner = remote.owner_of(adopting, resource=snapshot.resource)
-                owned_elsewhere = None if owner is None else f"{owner.namespace}/{owner.name}"
-            ended = log_tail_wanted(spec, status, observation)
-            if ended is not None:
-                tail = await remote.log_tail(ended, lines=self._log_tail_lines)
-                log_tail = tuple(tail.splitlines())
-
-        plan = plan_next_step(
-            Situation(
-                resource=snapshot.resource,
-                generation=snapshot.generation,
-                spec=spec,
-                status=status,
-                observation=observation,
-                strays=strays,
-                restart_requested=snapshot.restart_requested,
-                refresh_requested=snapshot.refresh_requested,
-                log_tail=log_tail,
-                owned_elsewhere=owned_elsewhere,
-                now=self._now(),
-                deleting=deleting,
-                protected=self._finalizer in snapshot.finalizers,
-                tuning=self._tuning,
-            )
-        )
         # A released resource is about to vanish: its last status would be written for nobody.
-        planned = snapshot.status if plan.release else plan.status
-        if plan.attach_log_tail_of is not None and remote is not None:
-            planned = await self._with_log_tail(remote, planned, plan.attach_log_tail_of)
-        snapshot = await self._write(snapshot, planned, plan.events, logger=logger)
-        superseded = {read_version, snapshot.resource_version}
-        if plan.action is not None:
-            assert remote is not None, "the decision acts only after observing Supervisely"
-            snapshot = await self._act(plan.action, remote, snapshot, logger=logger)
-        superseded.discard(snapshot.resource_version)
-        return PassResult(plan=plan, snapshot=snapshot, superseded=frozenset(superseded))
-
-    async def _refuse_spec(self, obj: Mapping[str, Any], message: str, *, logger: Logger) -> None:
-        """Say in the status and an Event why nothing is done for this spec."""
-        metadata = obj["metadata"]
-        status = SuperviselyTaskStatus.model_validate(obj.get("status") or {})
-        outcome = apply_invalid_spec(
-            status, message=message, generation=metadata.get("generation", 0), now=self._now()
+        status = snapshot.status if plan.release else plan.status
+        snapshot = await self._write(
+            snapshot,
+            status,
+            plan.events,
+            logger=logger,
+            records_facts=isinstance(given, ActionTaken),
         )
-        if outcome.status != status:
-            await self._kube.patch_status(
-                namespace=metadata["namespace"],
-                name=metadata["name"],
-                resource_version=metadata["resourceVersion"],
-                status=merge_patch(status.to_wire(), outcome.status.to_wire()),
+        done = None
+        if plan.action is not None:
+            done = await self._act(plan.action, remote, snapshot, logger=logger)
+        superseded = frozenset({read_version} - {snapshot.resource_version})
+        return PassResult(plan=plan, snapshot=snapshot, superseded=superseded, taken=done)
+
+    async def _given(
+        self,
+        snapshot: Snapshot,
+        *,
+        remote: TaskRemote,
+        deleting: bool,
+        taken: Outcome | None,
+    ) -> Given:
+        """The one value the decision is asked about in this pass."""
+        status, generation = snapshot.status, snapshot.generation
+        if taken is not None:
+            return ActionTaken(status=status, generation=generation, now=self._now(), outcome=taken)
+        if snapshot.spec is None:
+            assert snapshot.broken_spec is not None
+            self._metrics.reconcile_errors.labels(kind="invalid_spec").inc()
+            message = snapshot.broken_spec
+            return BrokenSpec(
+                status=status, generation=generation, now=self._now(), message=message
             )
-        for event in outcome.events:
-            logger.warning("%s: %s", event.reason, event.message)
-            self._post_event(obj, event)
+        observation = await remote.observe(
+            spec=snapshot.spec,
+            status=status,
+            refresh_requested=snapshot.refresh_requested,
+            deleting=deleting,
+        )
+        return Situation(
+            resource=snapshot.resource,
+            generation=generation,
+            spec=snapshot.spec,
+            status=status,
+            observation=observation,
+            restart_requested=snapshot.restart_requested,
+            refresh_requested=snapshot.refresh_requested,
+            now=self._now(),
+            deleting=deleting,
+            protected=self._finalizer in snapshot.finalizers,
+            timing=self._timing,
+        )
 
     def forget(self, resource: ResourceRef) -> None:
-        """The resource is gone: nothing remote is watched for it any more."""
-        self._remotes.forget(resource)
+        """The resource is gone: it is counted in no phase any more."""
         self._metrics.phases.forget(resource.uid)
-
-    def _watch(
-        self, snapshot: Snapshot, wake: Callable[[], None], *, adopting: int | None
-    ) -> Watch:
-        """What the resource needs to see, and since when (its last recorded action, or a
-        refresh it asked for: an observation older than the request does not answer it)."""
-        spec, status = snapshot.spec, snapshot.status
-        request = status.start_request
-        now = self._now()
-        acted = request.requested_at if request is not None else status.started_at
-        # (an adopted task's startedAt is the server's clock; it may run ahead of ours)
-        known = [min(acted, now)] if acted is not None else []
-        refresh = snapshot.refresh_requested
-        if refresh is not None and refresh != status.refresh_handled:
-            asked = _moment(refresh)
-            if asked is not None and asked <= now:  # a moment ahead of us would never come
-                known.append(asked)
-        return Watch(
-            resource=snapshot.resource,
-            workspace_id=spec.workspace_id,
-            # ObserveOnly follows an edited adoptTaskId away from the task it showed so far.
-            task_id=adopting or status.task_id,
-            marker=request.marker if request is not None else None,
-            since=max(known) if known else None,
-            wake=wake,
-            probe_readiness=spec.readiness is Readiness.APP_READY,
-            poll_interval=spec.poll_interval_seconds,
-        )
 
     async def _act(
         self,
@@ -365,46 +287,17 @@ class Reconciler:
         snapshot: Snapshot,
         *,
         logger: Logger,
-    ) -> Snapshot:
-        """Run the action and record its outcome; the object as the last write left it."""
-        status = snapshot.status
+    ) -> Outcome | None:
+        """Run the action; what it did, for the next pass to record."""
         if isinstance(action, StartTask):
-            outcome = await remote.start(
-                snapshot.spec, resource=snapshot.resource, marker=action.marker
-            )
-            result = apply_start_outcome(
-                status, outcome, generation=snapshot.generation, now=self._now()
-            )
-            return await self._write(
-                snapshot, result.status, result.events, logger=logger, records_facts=True
-            )
+            assert snapshot.spec is not None, "a broken spec is never started"
+            return await remote.start(snapshot.spec, marker=action.marker)
         if isinstance(action, StopTask):
-            failed = await remote.stop(action.task_id, resource=snapshot.resource)
-            if failed is not None:
-                result = apply_call_failure(
-                    status, failed, generation=snapshot.generation, now=self._now()
-                )
-                return await self._write(
-                    snapshot, result.status, result.events, logger=logger, records_facts=True
-                )
-            return snapshot
+            return await remote.stop(action.task_id)
         resource = snapshot.resource
         logger.info("Deleting the resource: ttlSecondsAfterFinished has passed")
         await self._kube.delete(namespace=resource.namespace, name=resource.name, uid=resource.uid)
-        return snapshot
-
-    async def _with_log_tail(
-        self, remote: TaskRemote, status: SuperviselyTaskStatus, task_id: int
-    ) -> SuperviselyTaskStatus:
-        error = status.last_error
-        if error is None or self._log_tail_lines <= 0:
-            return status
-        tail = await remote.log_tail(task_id, lines=self._log_tail_lines)
-        if not tail:
-            return status
-        message = f"{error.message}\nLast log lines:\n{tail}"[-LAST_ERROR_LIMIT:]
-        updated = LastError.model_validate({**error.to_wire(), "message": message})
-        return status.model_copy(update={"last_error": updated})
+        return None
 
     async def _write(
         self,

@@ -6,8 +6,12 @@ from typing import Any
 
 import kopf
 
-from supervisely_operator.controller import handlers
+from supervisely_operator.controller import handlers, startup
+from supervisely_operator.controller.registry import registry
 from supervisely_operator.controller.settings import OperatorSettings
+
+HANDLER_MODULES = (startup, handlers)
+"""The modules whose handlers are on ``registry``: imported for that, named so it shows."""
 
 
 def operator_options(config: OperatorSettings) -> dict[str, Any]:
@@ -17,7 +21,7 @@ def operator_options(config: OperatorSettings) -> dict[str, Any]:
     integration tests do) take the same keywords, so both start the same operator.
     """
     return {
-        "registry": handlers.registry,
+        "registry": registry,
         "memo": kopf.Memo(config=config),
         "standalone": config.peering is None,
         "peering_name": config.peering,

@@ -2,7 +2,10 @@
 
 Credentials use the Supervisely SDK's own variable names (``SERVER_ADDRESS``, ``API_TOKEN``), so
 an existing ``.env`` of a Supervisely app works unchanged; everything else is prefixed with
-``SUPERVISELY_OPERATOR_``.
+``SUPERVISELY_OPERATOR_``. This is the one source of the operator's timing defaults: the
+decision's :class:`Timing` and the poller's :class:`PollTiming` have none of their own and are
+made from here; where a setting is handed to the Supervisely client, its default is the
+client's own.
 """
 
 from typing import Annotated, Literal
@@ -10,9 +13,11 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from supervisely_operator.reconcile.situation import Tuning
+from supervisely_operator.reconcile.situation import Timing
 from supervisely_operator.remote import PollTiming
 from supervisely_operator.supervisely import ClientSettings
+
+_CLIENT = ClientSettings.model_fields
 
 
 class OperatorSettings(BaseSettings):
@@ -63,6 +68,13 @@ class OperatorSettings(BaseSettings):
     """Seconds a start whose reply was lost is looked for by its marker before it is made again.
     At least twice request_timeout: a server may carry a start out after the client gave up."""
 
+    outage_min_delay: float = Field(default=2.0, gt=0)
+    """Seconds before a resource tries Supervisely again after it could not be asked; later
+    tries wait as long as the outage has lasted."""
+
+    outage_max_delay: float = Field(default=300.0, gt=0)
+    """The longest wait between tries while Supervisely stays unavailable."""
+
     max_concurrent_passes: int = Field(default=16, ge=1)
     """Reconcile passes running at once across all resources (bounds calls to Supervisely)."""
 
@@ -75,19 +87,19 @@ class OperatorSettings(BaseSettings):
     secret_cache_seconds: float = Field(default=30.0, ge=0)
     """How long a credentials Secret is reused before it is read again."""
 
-    request_timeout: float = Field(default=30.0, gt=0)
+    request_timeout: float = Field(default=_CLIENT["read_timeout"].default, gt=0)
     """Seconds to wait for each Supervisely reply."""
 
     request_attempts: int = Field(default=4, ge=1)
     """Attempts per Supervisely call before a pass reports it unavailable."""
 
-    max_concurrent_requests: int = Field(default=32, ge=1)
+    max_concurrent_requests: int = Field(default=_CLIENT["max_concurrent_requests"].default, ge=1)
     """Requests in flight to one Supervisely server at most, across all its tokens."""
 
-    requests_per_second: float = Field(default=200.0, gt=0)
+    requests_per_second: float = Field(default=_CLIENT["requests_per_second"].default, gt=0)
     """Sustained requests per second to one Supervisely server, retries included."""
 
-    request_burst: int = Field(default=400, ge=1)
+    request_burst: int = Field(default=_CLIENT["request_burst"].default, ge=1)
     """Requests to one Supervisely server let through at once after a quiet spell."""
 
     liveness_endpoint: str | None = None
@@ -99,13 +111,15 @@ class OperatorSettings(BaseSettings):
     log_format: Literal["plain", "full", "json"] = "full"
     """Log line format; json for log collectors. Lines about a resource name it either way."""
 
-    def tuning(self) -> Tuning:
+    def timing(self) -> Timing:
         """The decision's timings. Remote changes wake a resource, so its own re-checks are only
         a safety net: the resync interval, or a tenth of it while a task starts or stops."""
-        return Tuning(
-            poll_interval=self.resync_interval,
-            stopping_poll_interval=max(self.resync_interval / 10, self.transition_poll_interval),
+        return Timing(
+            resync_interval=self.resync_interval,
+            transition_recheck=max(self.resync_interval / 10, self.transition_poll_interval),
             start_grace=self.start_grace,
+            outage_min_delay=self.outage_min_delay,
+            outage_max_delay=max(self.outage_max_delay, self.outage_min_delay),
         )
 
     def poll_timing(self) -> PollTiming:

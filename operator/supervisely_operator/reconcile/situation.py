@@ -1,13 +1,15 @@
 """The inputs and outputs of the decision, as plain immutable values.
 
-A :class:`Situation` is everything the decision may look at: the resource's spec and status,
-one observation of the remote side, and the time. A :class:`Plan` is everything it may ask for:
-the next status, at most one remote action, Events, and when to look again. Nothing here does
-I/O, so the decision is a function from one value to another.
+A pass hands the decision one value (:data:`Given`): a :class:`Situation` (the resource's spec
+and status, one :class:`Observation` of the remote side, and the time), or the outcome of the
+action the last pass took (:class:`ActionTaken`), or a spec the operator cannot act on
+(:class:`BrokenSpec`). A :class:`Plan` is everything the decision may ask for: the next status,
+at most one remote action, Events, and when to look again. Nothing here does I/O, so the
+decision is a function from one value to another.
 """
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from supervisely_operator.api import SuperviselyTaskSpec, SuperviselyTaskStatus, TaskOutputs
@@ -105,31 +107,51 @@ class AwaitingObservation:
     """
 
 
-Observation = (
+Sighting = (
     TaskSeen | TaskGone | StartNotFound | NothingToObserve | RemoteUnavailable | AwaitingObservation
 )
+"""What the shared lists show of the one task a resource watches (see ``reconcile.watch``)."""
 
 
 @dataclass(frozen=True)
-class Tuning:
-    """Timings of the control loop, in seconds; operator-wide settings, not per resource."""
+class Observation:
+    """Everything a pass learns of Supervisely, in one value from one call of the remote seam
+    (crossplane's ExternalObservation): the decision reads nothing else of the remote side."""
 
-    poll_interval: float = 10.0
-    """How soon to look again at a live task when nothing else is due. With a shared poller that
-    wakes the pass on every remote change, this is only a safety net and can be long."""
-    stopping_poll_interval: float = 2.0
-    """The same while a task starts or stops (things change quickly then)."""
-    start_grace: float = 120.0
+    task: Sighting
+    strays: tuple[RemoteTask, ...] = ()
+    """Live tasks of earlier starts of this resource that it no longer stands for."""
+    owner: ResourceRef | None = None
+    """Another resource that already stands for the task the resource asks to adopt."""
+    log_tail: tuple[str, ...] | None = None
+    """The last log lines of the resource's task that just ended in failure, when the status
+    has no verdict on it yet (for lastError and the failure rules); None: not read."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timing:
+    """Timings of the control loop, in seconds: operator-wide, not per resource.
+
+    No defaults here: the operator's settings are the one source of them.
+    """
+
+    resync_interval: float
+    """A resource that nothing woke is decided on again after this long. The shared poller
+    wakes a resource on every remote change and a spec edit wakes it too, so this is only a
+    safety net and can be long."""
+    transition_recheck: float
+    """How soon to look again while a task starts or stops, or a start waits to be seen."""
+    start_grace: float
     """How long a recorded start may stay invisible on Supervisely before it is made again."""
-    unavailable_min_delay: float = 2.0
+    outage_min_delay: float
     """First retry after Supervisely was unavailable; later ones wait as long as the outage."""
-    unavailable_max_delay: float = 300.0
+    outage_max_delay: float
     """Cap of the wait between retries while Supervisely stays unavailable."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Situation:
-    """Everything the decision may look at."""
+    """Everything the decision may look at when it plans a resource's next step."""
 
     resource: ResourceRef
     generation: int
@@ -137,8 +159,7 @@ class Situation:
     status: SuperviselyTaskStatus
     observation: Observation
     now: datetime
-    strays: tuple[RemoteTask, ...] = ()
-    """Live tasks of earlier starts of this resource that it no longer stands for."""
+    timing: Timing
     deleting: bool = False
     protected: bool = True
     """The resource carries the operator's finalizer, so a task started now cannot be orphaned
@@ -147,11 +168,66 @@ class Situation:
     """The value of the resource's restart-requested-at annotation, if any."""
     refresh_requested: str | None = None
     """The value of the resource's refresh-requested-at annotation, if any."""
-    log_tail: tuple[str, ...] | None = None
-    """The last log lines of the task that just ended, when a failure rule needs them."""
-    owned_elsewhere: str | None = None
-    """Another resource that already stands for the task adoptTaskId names."""
-    tuning: Tuning = field(default_factory=Tuning)
+
+
+@dataclass(frozen=True)
+class Started:
+    """Supervisely created the task."""
+
+    task_id: int
+    module_id: int
+    agent_id: int | None
+    session_url: str
+
+
+@dataclass(frozen=True)
+class StartRefused:
+    """The start did not happen, or may have happened without us learning the task id."""
+
+    reason: str
+    message: str
+    retryable: bool
+    """A later attempt may succeed without a spec change (outage, token, agent offline)."""
+    outcome_unknown: bool = False
+    """The request may have created a task: look it up by marker before starting again."""
+    retry_after: float | None = None
+    """Seconds Supervisely asked to be left alone for (its Retry-After), if it said."""
+
+
+StartOutcome = Started | StartRefused
+
+
+@dataclass(frozen=True)
+class CallFailed:
+    """A stop (or another call) Supervisely did not accept; the next pass tries again."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionTaken:
+    """What the last pass's action did, to be recorded in the status (by the pass right after
+    it): a new task id, or why there is none, or why a stop did not go through."""
+
+    status: SuperviselyTaskStatus
+    generation: int
+    now: datetime
+    outcome: StartOutcome | CallFailed
+
+
+@dataclass(frozen=True, kw_only=True)
+class BrokenSpec:
+    """The stored spec breaks the operator's rules; ``message`` names each broken rule."""
+
+    status: SuperviselyTaskStatus
+    generation: int
+    now: datetime
+    message: str
+
+
+Given = Situation | ActionTaken | BrokenSpec
+"""What a pass hands the decision: one of these, never more."""
 
 
 @dataclass(frozen=True)
@@ -202,7 +278,5 @@ class Plan:
     requeue_after: float | None
     """Seconds until the next pass, unless an event about the resource comes first; None: only
     an event (a spec edit, a deletion) brings the next pass, as nothing remote will change."""
-    attach_log_tail_of: int | None = None
-    """Append the tail of this task's log to ``status.lastError.message`` before writing."""
     release: bool = False
     """Deletion is complete on the remote side: the finalizer may be removed."""

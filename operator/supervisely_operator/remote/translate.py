@@ -2,10 +2,11 @@
 
 Data flows one way through here: a spec becomes a ``tasks.run.app`` request, a task reply becomes
 the decision's :class:`RemoteTask`, and a client error becomes an outcome the decision reads.
-Which failures a retry can cure is decided here, once.
+Which failures a retry can cure is not decided here: the one list of reasons says it.
 """
 
 from supervisely_operator.api import SuperviselyTaskSpec
+from supervisely_operator.api.reasons import REASONS
 from supervisely_operator.reconcile.conditions import Reason
 from supervisely_operator.reconcile.launch import (
     describe_with_marker,
@@ -13,12 +14,13 @@ from supervisely_operator.reconcile.launch import (
     marker_owner,
     task_name,
 )
-from supervisely_operator.reconcile.outcomes import CallFailed, StartRefused
 from supervisely_operator.reconcile.situation import (
+    CallFailed,
     RemoteStatus,
     RemoteTask,
     RemoteUnavailable,
     ResourceRef,
+    StartRefused,
 )
 from supervisely_operator.supervisely import (
     AgentId,
@@ -29,7 +31,6 @@ from supervisely_operator.supervisely import (
     SuperviselyError,
     TaskInfo,
     Transient,
-    Unauthorized,
     UserId,
     WorkspaceId,
     absolute_links,
@@ -99,12 +100,15 @@ def unavailable(error: SuperviselyError) -> RemoteUnavailable:
 
 
 def classify_start_error(error: SuperviselyError) -> StartRefused:
-    """Which start failures a retry can cure, and which need the user to change the spec."""
+    """A refused start, retried without a spec change exactly when the one list of reasons says
+    its reason is retried (an outage, a refused token, a lost reply)."""
     if isinstance(error, StartOutcomeUnknown):
         return StartRefused(error.reason, error.message, retryable=True, outcome_unknown=True)
-    retryable = isinstance(error, Transient | Unauthorized)
     return StartRefused(
-        error.reason, error.message, retryable=retryable, retry_after=retry_after(error)
+        error.reason,
+        error.message,
+        retryable=REASONS[error.reason].retried,
+        retry_after=retry_after(error),
     )
 
 
@@ -113,7 +117,7 @@ def agent_not_running(agent_id: int, status: str) -> StartRefused:
     return StartRefused(
         Reason.AGENT_NOT_RUNNING,
         f"Agent {agent_id} is not running (status {status!r}); the task starts when it is",
-        retryable=True,
+        retryable=REASONS[Reason.AGENT_NOT_RUNNING].retried,
     )
 
 

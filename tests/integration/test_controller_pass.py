@@ -1,0 +1,153 @@
+"""One pass of the shell against kmock, with no kopf around it: the guards of a status write.
+
+kopf's timing (a daemon cancelled when it sees a new uid, a write of its own) decides how a race
+plays out when the whole operator runs; here the pass runs alone, so each race is the same every
+time, and each test fails every time its guard is removed.
+"""
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from supervisely_operator.api import SuperviselyTaskSpec, SuperviselyTaskStatus
+from supervisely_operator.controller.kube import KubeApi, StaleObject
+from supervisely_operator.controller.metrics import OperatorMetrics
+from supervisely_operator.controller.reconciler import Reconciler
+from supervisely_operator.controller.startup import FINALIZER
+from supervisely_operator.reconcile.situation import (
+    CallFailed,
+    Event,
+    NothingToObserve,
+    Observation,
+    Started,
+    StartOutcome,
+    StartTask,
+    Timing,
+)
+
+from controller_harness import ApiServerEmulator, Cluster, sent, task_path
+
+NAMESPACE = "vision"
+SERVES = {"workspaceId": 1, "moduleId": 103}
+TIMING = Timing(
+    resync_interval=300.0,
+    transition_recheck=2.0,
+    start_grace=120.0,
+    outage_min_delay=2.0,
+    outage_max_delay=300.0,
+)
+LOGGER = logging.getLogger("test")
+
+
+@dataclass
+class ScriptedRemote:
+    """A remote seam that sees nothing yet and starts task 7001 when asked."""
+
+    started: list[str] = field(default_factory=list)
+
+    async def observe(
+        self,
+        *,
+        spec: SuperviselyTaskSpec,
+        status: SuperviselyTaskStatus,
+        refresh_requested: str | None,
+        deleting: bool,
+    ) -> Observation:
+        return Observation(task=NothingToObserve())
+
+    async def start(self, spec: SuperviselyTaskSpec, *, marker: str) -> StartOutcome:
+        self.started.append(marker)
+        return Started(task_id=7001, module_id=103, agent_id=None, session_url="fake://7001")
+
+    async def stop(self, task_id: int) -> CallFailed | None:
+        return None
+
+    def pause(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+@pytest.fixture
+def events() -> list[Event]:
+    return []
+
+
+@pytest.fixture
+def reconciler(kube: KubeApi, events: list[Event]) -> Reconciler:
+    def post_event(obj: Mapping[str, Any], event: Event) -> None:
+        events.append(event)
+
+    return Reconciler(
+        kube=kube,
+        timing=TIMING,
+        finalizer=FINALIZER,
+        post_event=post_event,
+        metrics=OperatorMetrics(),
+    )
+
+
+async def protected_task(cluster: Cluster) -> dict[str, Any]:
+    """A new SuperviselyTask with the operator's finalizer on, as a pass finds it."""
+    await cluster.create_task("train", SERVES, namespace=NAMESPACE)
+    return await cluster.patch(
+        task_path("train", namespace=NAMESPACE), {"metadata": {"finalizers": [FINALIZER]}}
+    )
+
+
+def writes_status(request: Any) -> dict[str, Any]:
+    if request.method != "PATCH" or request.subresource != "status":
+        return {}
+    status: dict[str, Any] = sent(request).get("status") or {}
+    return status
+
+
+async def test_a_mark_raced_by_a_new_incarnation_of_the_name_is_never_written_onto_it(
+    cluster: Cluster, kube_api: ApiServerEmulator, reconciler: Reconciler
+) -> None:
+    """Guard: the uid. The object was deleted and made again under its name between the
+    decision and its write; the old one's start must land neither on it nor on Supervisely."""
+    obj = await protected_task(cluster)
+    kube_api.race_next_write(
+        lambda request: "startRequest" in writes_status(request),
+        {"metadata": {"uid": "new-incarnation"}},
+    )
+    remote = ScriptedRemote()
+
+    with pytest.raises(StaleObject):
+        await reconciler.run_pass(obj, remote=remote, deleting=False, logger=LOGGER)
+
+    assert remote.started == [], "nothing started for an object that is gone"
+    assert "startRequest" not in cluster.status("train", namespace=NAMESPACE)
+    assert len(cluster.status_patches("train", namespace=NAMESPACE)) == 1, "not written again"
+
+
+async def test_a_start_s_record_lands_on_an_object_whose_spec_changed_meanwhile(
+    cluster: Cluster, kube_api: ApiServerEmulator, reconciler: Reconciler, events: list[Event]
+) -> None:
+    """Guard: the record of what an action did is a fact. The user suspended the task while it
+    was started; the task id still lands (the next decision, on the new spec, stops it), and is
+    announced as Started, not found again later by its marker (Adopted)."""
+    obj = await protected_task(cluster)
+    remote = ScriptedRemote()
+    marked = await reconciler.run_pass(obj, remote=remote, deleting=False, logger=LOGGER)
+    assert isinstance(marked.plan.action, StartTask)
+    assert isinstance(marked.taken, Started)
+    kube_api.race_next_write(
+        lambda request: "taskId" in writes_status(request), {"spec": {"suspend": True}}
+    )
+
+    recorded = await reconciler.run_pass(
+        marked.snapshot, remote=remote, deleting=False, logger=LOGGER, taken=marked.taken
+    )
+
+    stored = cluster.task("train", namespace=NAMESPACE)
+    assert stored["spec"]["suspend"] is True, "the race happened"
+    assert stored["status"]["taskId"] == 7001
+    assert "startRequest" not in stored["status"]
+    assert recorded.snapshot.status.task_id == 7001
+    assert [event.reason for event in events] == ["Started"]
