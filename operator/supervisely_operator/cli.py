@@ -14,9 +14,9 @@ from supervisely_operator.api.crd import render_crd_yaml
 from supervisely_operator.api.reference import blocks_in, refresh, render_reference
 
 LAZY_COMMANDS = {
-    "simulator": "supervisely_operator.simulator.cli:simulator_command",
-    "devcluster": "supervisely_operator.devcluster.cli:devcluster_group",
-    "demo": "supervisely_operator.demo.cli:demo_command",
+    "simulator": "supervisely_devkit.simulator.cli:simulator_command",
+    "devcluster": "supervisely_devkit.devcluster.cli:devcluster_group",
+    "demo": "supervisely_devkit.demo.cli:demo_command",
 }
 """Subcommands imported on first use: name -> module:attribute."""
 

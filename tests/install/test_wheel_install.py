@@ -165,13 +165,6 @@ def test_run_accepts_the_charts_arguments(image: InstalledImage) -> None:
     assert "--liveness" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["simulator", "devcluster"])
-def test_tooling_commands_ship_in_the_wheel(image: InstalledImage, command: str) -> None:
-    """The simulator and devcluster are part of the package, not of the test extras."""
-    result = image.run(*image.entrypoint, command, "--help")
-    assert result.returncode == 0, result.stderr
-
-
 def test_console_script_runs_the_venvs_python(image: InstalledImage) -> None:
     """pip wrote the shebang for the venv's python, not for the interpreter that ran pip."""
     script = image.venv / "bin" / image.entrypoint[0]
@@ -213,5 +206,5 @@ def test_every_module_imports_from_the_wheel(image: InstalledImage) -> None:
     )
     imported = json.loads(output)
     assert Path(imported["file"]).is_relative_to(image.venv / "lib")
-    for package in ["controller", "simulator", "devcluster", "supervisely", "api"]:
+    for package in ["controller", "supervisely", "api"]:
         assert f"supervisely_operator.{package}" in imported["names"]

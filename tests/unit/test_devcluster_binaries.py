@@ -12,7 +12,7 @@ import pathlib
 
 import pytest
 
-from supervisely_operator.devcluster.binaries import (
+from supervisely_devkit.devcluster.binaries import (
     APISERVER,
     BINARY_NAMES,
     ENV_CONTROLPLANE_DIR,
@@ -23,7 +23,7 @@ from supervisely_operator.devcluster.binaries import (
     resolve_binaries,
     user_cache_dir,
 )
-from supervisely_operator.devcluster.debian_build import (
+from supervisely_devkit.devcluster.debian_build import (
     DebianBuildError,
     PrivateApt,
     parse_golang_closure,

@@ -9,7 +9,7 @@ import click
 @click.option(
     "--examples",
     type=click.Path(exists=True, path_type=Path),
-    default=Path(__file__).resolve().parents[3] / "examples",
+    default=Path(__file__).resolve().parents[4] / "examples",
     show_default="examples/ of the repository",
     help="A file or folder of SuperviselyTask manifests to apply.",
 )
@@ -38,7 +38,7 @@ def demo_command(
     """Run the operator's main job end to end and show it live."""
     from rich.console import Console
 
-    from supervisely_operator.demo.run import DemoOptions, run_demo
+    from supervisely_devkit.demo.run import DemoOptions, run_demo
 
     options = DemoOptions(
         examples=examples,

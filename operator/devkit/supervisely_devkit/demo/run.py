@@ -24,14 +24,14 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
+from supervisely_devkit.demo.board import Row, render
+from supervisely_devkit.demo.process import OperatorProcess
+from supervisely_devkit.devcluster.access import ClusterAccess
+from supervisely_devkit.devcluster.cluster import DevCluster
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 from supervisely_operator.api.resource import CRD_NAME
-from supervisely_operator.demo.board import Row, render
-from supervisely_operator.demo.process import OperatorProcess
-from supervisely_operator.devcluster.access import ClusterAccess
-from supervisely_operator.devcluster.cluster import DevCluster
-from supervisely_operator.simulator.runner import ThreadedSimulator
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[4]
 
 #: Where each bundled example should end up on the simulator's default catalogue.
 EXPECTED_PHASES = {

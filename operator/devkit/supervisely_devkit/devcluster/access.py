@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from kubernetes import client, config
 
-from supervisely_operator.devcluster.cluster import DevCluster
+from supervisely_devkit.devcluster.cluster import DevCluster
 
 KUBECTL_TIMEOUT = 60.0
 

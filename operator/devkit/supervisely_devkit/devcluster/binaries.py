@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from supervisely_operator.devcluster.debian_build import build_from_debian
+from supervisely_devkit.devcluster.debian_build import build_from_debian
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from types import FrameType
 
 import click
 
-from supervisely_operator.devcluster.binaries import BinariesNotFoundError, resolve_binaries
-from supervisely_operator.devcluster.cluster import DevCluster, DevClusterStartError
+from supervisely_devkit.devcluster.binaries import BinariesNotFoundError, resolve_binaries
+from supervisely_devkit.devcluster.cluster import DevCluster, DevClusterStartError
 
 
 def _configure_logging() -> None:

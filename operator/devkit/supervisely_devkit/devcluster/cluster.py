@@ -24,12 +24,12 @@ import urllib.request
 from dataclasses import dataclass
 from types import TracebackType
 
-from supervisely_operator.devcluster.binaries import ControlPlaneBinaries, resolve_binaries
-from supervisely_operator.devcluster.certs import CertificatePaths, write_certificates
-from supervisely_operator.devcluster.front import UpstreamConfig, client_ssl_context
-from supervisely_operator.devcluster.front_thread import FrontThread
-from supervisely_operator.devcluster.kubeconfig import write_kubeconfig
-from supervisely_operator.devcluster.processes import ManagedProcess, spawn
+from supervisely_devkit.devcluster.binaries import ControlPlaneBinaries, resolve_binaries
+from supervisely_devkit.devcluster.certs import CertificatePaths, write_certificates
+from supervisely_devkit.devcluster.front import UpstreamConfig, client_ssl_context
+from supervisely_devkit.devcluster.front_thread import FrontThread
+from supervisely_devkit.devcluster.kubeconfig import write_kubeconfig
+from supervisely_devkit.devcluster.processes import ManagedProcess, spawn
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from supervisely_operator.devcluster import discovery, openapi
+from supervisely_devkit.devcluster import discovery, openapi
 
 logger = logging.getLogger(__name__)
 

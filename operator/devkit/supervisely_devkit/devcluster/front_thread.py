@@ -13,7 +13,7 @@ import contextlib
 import logging
 import threading
 
-from supervisely_operator.devcluster.front import DiscoveryFront, UpstreamConfig
+from supervisely_devkit.devcluster.front import DiscoveryFront, UpstreamConfig
 
 logger = logging.getLogger(__name__)
 

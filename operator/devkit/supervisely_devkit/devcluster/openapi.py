@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from supervisely_operator.devcluster.discovery import CrdSummary, CrdVersion, JsonObject
+from supervisely_devkit.devcluster.discovery import CrdSummary, CrdVersion, JsonObject
 
 OPENAPI_ROOT_PATH = "/openapi/v3"
 META_SCHEMA_PREFIX = "io.k8s.apimachinery."

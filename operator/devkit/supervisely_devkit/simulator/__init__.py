@@ -4,12 +4,12 @@ It speaks the protocol of /work/shared/docs/supervisely-api.md closely enough fo
 SDK to drive it unchanged; where it departs from the real server, docs/simulator.md says so.
 """
 
-from supervisely_operator.simulator.clock import Clock, FakeClock
-from supervisely_operator.simulator.faults import FaultSpec
-from supervisely_operator.simulator.lifecycle import TaskStatus
-from supervisely_operator.simulator.record import CallRecord
-from supervisely_operator.simulator.runner import Simulator, ThreadedSimulator
-from supervisely_operator.simulator.scenario import (
+from supervisely_devkit.simulator.clock import Clock, FakeClock
+from supervisely_devkit.simulator.faults import FaultSpec
+from supervisely_devkit.simulator.lifecycle import TaskStatus
+from supervisely_devkit.simulator.record import CallRecord
+from supervisely_devkit.simulator.runner import Simulator, ThreadedSimulator
+from supervisely_devkit.simulator.scenario import (
     AgentSpec,
     LinkKind,
     LinkOutputSpec,

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from supervisely_operator.simulator.scenario import (
+from supervisely_devkit.simulator.scenario import (
     AgentSpec,
     LinkOutputSpec,
     ModuleSpec,
@@ -24,7 +24,7 @@ from supervisely_operator.simulator.scenario import (
     UserSpec,
     WorkspaceSpec,
 )
-from supervisely_operator.simulator.wire import JsonObject, not_found
+from supervisely_devkit.simulator.wire import JsonObject, not_found
 
 AgentStatus = Literal["running", "waiting"]
 _Spec = TypeVar("_Spec", TeamSpec, WorkspaceSpec, AgentSpec)

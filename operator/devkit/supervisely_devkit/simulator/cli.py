@@ -15,8 +15,8 @@ from pathlib import Path
 
 import click
 
-from supervisely_operator.simulator.runner import Simulator
-from supervisely_operator.simulator.scenario import Scenario, ScenarioError
+from supervisely_devkit.simulator.runner import Simulator
+from supervisely_devkit.simulator.scenario import Scenario, ScenarioError
 
 READY_LINE = "Supervisely simulator listening on {url}"
 

@@ -16,7 +16,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from supervisely_operator.simulator.wire import ApiReply, error_body
+from supervisely_devkit.simulator.wire import ApiReply, error_body
 
 ANY_METHOD = "*"
 

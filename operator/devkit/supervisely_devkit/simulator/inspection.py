@@ -13,11 +13,11 @@ from typing import Any, Literal, Self, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
 
-from supervisely_operator.simulator.faults import FaultSpec
-from supervisely_operator.simulator.lifecycle import TaskStatus
-from supervisely_operator.simulator.state import SimulatorState
-from supervisely_operator.simulator.tasks import SimTask
-from supervisely_operator.simulator.wire import JsonObject, unauthorized, validation_error
+from supervisely_devkit.simulator.faults import FaultSpec
+from supervisely_devkit.simulator.lifecycle import TaskStatus
+from supervisely_devkit.simulator.state import SimulatorState
+from supervisely_devkit.simulator.tasks import SimTask
+from supervisely_devkit.simulator.wire import JsonObject, unauthorized, validation_error
 
 _T = TypeVar("_T")
 _FAULTS = TypeAdapter(FaultSpec | list[FaultSpec])

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from supervisely_operator.simulator.clock import to_millis
-from supervisely_operator.simulator.scenario import PhaseDurations
+from supervisely_devkit.simulator.clock import to_millis
+from supervisely_devkit.simulator.scenario import PhaseDurations
 
 
 class TaskStatus(StrEnum):

@@ -3,17 +3,17 @@ teams and the instance version."""
 
 from __future__ import annotations
 
-from supervisely_operator.simulator.catalogue import EcosystemModule
-from supervisely_operator.simulator.pagination import page_reply
-from supervisely_operator.simulator.payloads import (
+from supervisely_devkit.simulator.catalogue import EcosystemModule
+from supervisely_devkit.simulator.pagination import page_reply
+from supervisely_devkit.simulator.payloads import (
     AvailableAgentsRequest,
     EcosystemInfoRequest,
     IdRequest,
     ListRequest,
     parse,
 )
-from supervisely_operator.simulator.state import Handler, SimulatorState
-from supervisely_operator.simulator.wire import ApiReply, MethodCall, validation_error
+from supervisely_devkit.simulator.state import Handler, SimulatorState
+from supervisely_devkit.simulator.wire import ApiReply, MethodCall, validation_error
 
 RUNNING_STATUSES = ("queued", "consumed", "started", "deployed")
 """What ``apps.list`` ``onlyRunning`` means, per the SDK docstring."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from supervisely_operator.simulator.catalogue import EcosystemModule, TeamApp
-from supervisely_operator.simulator.clock import parse_iso
-from supervisely_operator.simulator.lifecycle import TaskStatus
-from supervisely_operator.simulator.pagination import page_reply
-from supervisely_operator.simulator.payloads import (
+from supervisely_devkit.simulator.catalogue import EcosystemModule, TeamApp
+from supervisely_devkit.simulator.clock import parse_iso
+from supervisely_devkit.simulator.lifecycle import TaskStatus
+from supervisely_devkit.simulator.pagination import page_reply
+from supervisely_devkit.simulator.payloads import (
     DirectRequest,
     IdRequest,
     ListRequest,
@@ -16,9 +16,9 @@ from supervisely_operator.simulator.payloads import (
     parse,
     unknown_keys,
 )
-from supervisely_operator.simulator.scenario import AgentSpec, WorkspaceSpec
-from supervisely_operator.simulator.state import Handler, SimulatorState
-from supervisely_operator.simulator.wire import (
+from supervisely_devkit.simulator.scenario import AgentSpec, WorkspaceSpec
+from supervisely_devkit.simulator.state import Handler, SimulatorState
+from supervisely_devkit.simulator.wire import (
     ApiError,
     ApiReply,
     MethodCall,

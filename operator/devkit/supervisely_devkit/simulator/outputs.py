@@ -8,8 +8,8 @@ by itself looks exactly like one whose app made the calls.
 
 from __future__ import annotations
 
-from supervisely_operator.simulator.scenario import LinkKind, LinkOutputSpec, OutputsSpec
-from supervisely_operator.simulator.wire import JsonObject
+from supervisely_devkit.simulator.scenario import LinkKind, LinkOutputSpec, OutputsSpec
+from supervisely_devkit.simulator.wire import JsonObject
 
 SUCCESS_COLOURS = {"color": "#33c94c", "backgroundColor": "#d9f7e4"}
 """The icon colours ``_set_custom_output`` and ``set_output_text`` use by default."""

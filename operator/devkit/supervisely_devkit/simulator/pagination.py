@@ -10,9 +10,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from supervisely_operator.simulator.payloads import FilterItem, ListRequest
-from supervisely_operator.simulator.scenario import Scenario
-from supervisely_operator.simulator.wire import ApiReply, JsonObject, validation_error
+from supervisely_devkit.simulator.payloads import FilterItem, ListRequest
+from supervisely_devkit.simulator.scenario import Scenario
+from supervisely_devkit.simulator.wire import ApiReply, JsonObject, validation_error
 
 _MISSING = object()
 

@@ -11,8 +11,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from supervisely_operator.simulator.lifecycle import LogLevel
-from supervisely_operator.simulator.wire import ApiError, JsonObject, validation_error
+from supervisely_devkit.simulator.lifecycle import LogLevel
+from supervisely_devkit.simulator.wire import ApiError, JsonObject, validation_error
 
 _Model = TypeVar("_Model", bound=BaseModel)
 

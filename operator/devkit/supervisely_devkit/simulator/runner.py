@@ -19,14 +19,14 @@ from typing import Any, Literal, Self, TypeVar
 
 from aiohttp import web
 
-from supervisely_operator.simulator.clock import DEFAULT_CLOCK, Clock
-from supervisely_operator.simulator.faults import FaultSpec
-from supervisely_operator.simulator.lifecycle import TaskStatus
-from supervisely_operator.simulator.record import CallRecord, CallRecorder
-from supervisely_operator.simulator.scenario import Scenario
-from supervisely_operator.simulator.server import build_app
-from supervisely_operator.simulator.state import ApiToken, SimulatorState
-from supervisely_operator.simulator.wire import JsonObject
+from supervisely_devkit.simulator.clock import DEFAULT_CLOCK, Clock
+from supervisely_devkit.simulator.faults import FaultSpec
+from supervisely_devkit.simulator.lifecycle import TaskStatus
+from supervisely_devkit.simulator.record import CallRecord, CallRecorder
+from supervisely_devkit.simulator.scenario import Scenario
+from supervisely_devkit.simulator.server import build_app
+from supervisely_devkit.simulator.state import ApiToken, SimulatorState
+from supervisely_devkit.simulator.wire import JsonObject
 
 _Result = TypeVar("_Result")
 

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from supervisely_operator.simulator.faults import FaultSpec
+from supervisely_devkit.simulator.faults import FaultSpec
 
 
 class ScenarioError(ValueError):

@@ -19,13 +19,13 @@ from typing import Any
 
 from aiohttp import web
 
-from supervisely_operator.simulator.faults import FaultSpec
-from supervisely_operator.simulator.inspection import add_inspection_routes
-from supervisely_operator.simulator.methods_catalogue import CATALOGUE_METHODS
-from supervisely_operator.simulator.methods_tasks import TASK_METHODS
-from supervisely_operator.simulator.record import CallRecord, redact
-from supervisely_operator.simulator.state import Handler, SimulatorState
-from supervisely_operator.simulator.wire import (
+from supervisely_devkit.simulator.faults import FaultSpec
+from supervisely_devkit.simulator.inspection import add_inspection_routes
+from supervisely_devkit.simulator.methods_catalogue import CATALOGUE_METHODS
+from supervisely_devkit.simulator.methods_tasks import TASK_METHODS
+from supervisely_devkit.simulator.record import CallRecord, redact
+from supervisely_devkit.simulator.state import Handler, SimulatorState
+from supervisely_devkit.simulator.wire import (
     ApiError,
     ApiReply,
     MethodCall,

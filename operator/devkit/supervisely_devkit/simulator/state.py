@@ -11,13 +11,13 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from supervisely_operator.simulator.catalogue import Catalogue
-from supervisely_operator.simulator.clock import Clock, WallAnchor
-from supervisely_operator.simulator.faults import FaultInjector
-from supervisely_operator.simulator.record import CallRecorder
-from supervisely_operator.simulator.scenario import Scenario
-from supervisely_operator.simulator.tasks import TaskStore
-from supervisely_operator.simulator.wire import ApiReply, MethodCall
+from supervisely_devkit.simulator.catalogue import Catalogue
+from supervisely_devkit.simulator.clock import Clock, WallAnchor
+from supervisely_devkit.simulator.faults import FaultInjector
+from supervisely_devkit.simulator.record import CallRecorder
+from supervisely_devkit.simulator.scenario import Scenario
+from supervisely_devkit.simulator.tasks import TaskStore
+from supervisely_devkit.simulator.wire import ApiReply, MethodCall
 
 
 @dataclass(frozen=True)

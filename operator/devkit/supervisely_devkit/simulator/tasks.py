@@ -11,9 +11,9 @@ import random
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from supervisely_operator.simulator.catalogue import Catalogue, EcosystemModule, TeamApp
-from supervisely_operator.simulator.clock import WallAnchor, format_iso
-from supervisely_operator.simulator.lifecycle import (
+from supervisely_devkit.simulator.catalogue import Catalogue, EcosystemModule, TeamApp
+from supervisely_devkit.simulator.clock import WallAnchor, format_iso
+from supervisely_devkit.simulator.lifecycle import (
     AppIdentity,
     LogLevel,
     LogLine,
@@ -24,10 +24,10 @@ from supervisely_operator.simulator.lifecycle import (
     stop_ending,
     stop_lines,
 )
-from supervisely_operator.simulator.outputs import published_output
-from supervisely_operator.simulator.payloads import RunAppRequest
-from supervisely_operator.simulator.scenario import Outcome
-from supervisely_operator.simulator.wire import JsonObject, not_found
+from supervisely_devkit.simulator.outputs import published_output
+from supervisely_devkit.simulator.payloads import RunAppRequest
+from supervisely_devkit.simulator.scenario import Outcome
+from supervisely_devkit.simulator.wire import JsonObject, not_found
 
 FORCEABLE = (TaskStatus.ERROR, TaskStatus.FINISHED, TaskStatus.STOPPED)
 
