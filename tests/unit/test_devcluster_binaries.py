@@ -127,6 +127,21 @@ def test_the_shared_copy_is_checked_and_stored_into_the_cache(
     assert again.source is BinarySource.CACHE
 
 
+def test_the_shared_copy_is_found_from_a_project_nested_in_the_repository(
+    world: dict[str, pathlib.Path],
+) -> None:
+    """This package lies in operator/devkit/, a project of its own inside the repository."""
+    nested = world["repo"] / "operator" / "devkit"
+    (nested / "supervisely_devkit").mkdir(parents=True)
+    (nested / "pyproject.toml").write_text("")
+    _write_shared(world["shared_controlplane"])
+    found = resolve_binaries(
+        env=_env(world), search_from=[nested / "supervisely_devkit"], allow_build=False
+    )
+    assert found.source is BinarySource.SHARED
+    assert found.origin == world["shared_controlplane"]
+
+
 @pytest.mark.parametrize("point_at", ["shared", "controlplane"])
 def test_the_shared_dir_can_be_named_by_env(world: dict[str, pathlib.Path], point_at: str) -> None:
     shared = _write_shared(world["shared_controlplane"])

@@ -120,13 +120,16 @@ def default_search_starts() -> list[pathlib.Path]:
 
 
 def _repo_roots(*, starts: Sequence[pathlib.Path]) -> list[pathlib.Path]:
-    """The nearest directory with a pyproject.toml above each start, without repeats."""
+    """Every directory with a pyproject.toml above each start, nearest first, without repeats.
+
+    Not just the nearest: this package's own project (operator/devkit/) lies inside the
+    repository, and shared/ is beside the repository.
+    """
     roots: list[pathlib.Path] = []
     for start in (s.resolve() for s in starts):
         for candidate in (start, *start.parents):
             if (candidate / "pyproject.toml").is_file() and candidate not in roots:
                 roots.append(candidate)
-                break
     return roots
 
 
