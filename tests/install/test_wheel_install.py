@@ -165,6 +165,15 @@ def test_run_accepts_the_charts_arguments(image: InstalledImage) -> None:
     assert "--liveness" in result.stdout
 
 
+@pytest.mark.parametrize("command", ["simulator", "devcluster", "demo"])
+def test_tooling_commands_say_where_they_went(image: InstalledImage, command: str) -> None:
+    """The image carries no tooling; asking for it says where it went instead of a traceback."""
+    result = image.run(*image.entrypoint, command, "--help")
+    assert result.returncode == 1, result.stderr
+    assert "supervisely-operator-devkit, which is not installed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_console_script_runs_the_venvs_python(image: InstalledImage) -> None:
     """pip wrote the shebang for the venv's python, not for the interpreter that ran pip."""
     script = image.venv / "bin" / image.entrypoint[0]

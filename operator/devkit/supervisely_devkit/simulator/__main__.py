@@ -2,4 +2,4 @@
 
 from supervisely_devkit.simulator.cli import simulator_command
 
-simulator_command(prog_name="supervisely-operator simulator")
+simulator_command(prog_name="supervisely-simulator")
