@@ -2,7 +2,8 @@
 
 It is started exactly as a user starts it (``python -m supervisely_operator run -A``) and it
 is judged healthy by kopf's own liveness endpoint, so nothing of the operator is imported or
-faked by whoever runs it. ``kill`` is a SIGKILL, as a crashed pod would get.
+faked by whoever runs it. ``kill`` is a SIGKILL, as a crashed pod would get. The operator
+(supervisely-operator) must be installed beside this Python; the devkit does not depend on it.
 """
 
 import os
@@ -52,6 +53,22 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def operator_crd() -> str:
+    """The CRD as ``supervisely-operator crds`` prints it, from the operator beside this Python.
+
+    Asked of the operator that will run rather than read from the repository, so the two
+    always agree, and nothing of the operator is imported.
+    """
+    command = [sys.executable, "-m", "supervisely_operator", "crds"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command)} exited {done.returncode}; supervisely-operator must be"
+            f" installed beside the devkit: {done.stderr.strip()}"
+        )
+    return done.stdout
 
 
 class OperatorProcess:

@@ -21,17 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.live import Live
 
 from supervisely_devkit.demo.board import Row, render
-from supervisely_devkit.demo.process import OperatorProcess
+from supervisely_devkit.demo.process import OperatorProcess, operator_crd
 from supervisely_devkit.devcluster.access import ClusterAccess
 from supervisely_devkit.devcluster.cluster import DevCluster
 from supervisely_devkit.simulator.runner import ThreadedSimulator
-from supervisely_operator.api.resource import CRD_NAME
-
-REPO_ROOT = Path(__file__).resolve().parents[4]
 
 #: Where each bundled example should end up on the simulator's default catalogue.
 EXPECTED_PHASES = {
@@ -76,9 +74,12 @@ def run_demo(options: DemoOptions, console: Console) -> bool:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sly-demo-")))
         cluster = stack.enter_context(_cluster(options, console, workdir))
         supervisely = stack.enter_context(_supervisely(options, console))
-        console.print(f"[bold]Installing the CRD[/] {CRD_NAME}")
-        cluster.kubectl("apply", "-f", str(REPO_ROOT / "crds" / "superviselytask.yaml"))
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}")
+        # The CRD of the very operator that runs, asked of it as a user would.
+        crd = operator_crd()
+        crd_name = yaml.safe_load(crd)["metadata"]["name"]
+        console.print(f"[bold]Installing the CRD[/] {crd_name}")
+        cluster.kubectl("apply", "-f", "-", input=crd)
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd_name}")
 
         operator = OperatorProcess(
             kubeconfig=cluster.kubeconfig,
