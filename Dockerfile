@@ -23,7 +23,8 @@ COPY .ci/install-runtime .ci/install-runtime
 COPY requirements-runtime.lock requirements-build.lock ./
 RUN .ci/install-runtime deps /opt/venv
 COPY pyproject.toml README.md ./
-COPY operator/ operator/
+# The operator's package only: operator/devkit/ (the test tooling) stays out of the context.
+COPY operator/supervisely_operator/ operator/supervisely_operator/
 RUN .ci/install-runtime project /opt/venv
 
 FROM ${PYTHON_IMAGE}

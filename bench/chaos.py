@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from supervisely_operator.devcluster.access import ClusterAccess
+from supervisely_devkit.devcluster.access import ClusterAccess
 
 from chaosbench.run import ChaosPlan, run_chaos
 from scalebench.measure import warm_up

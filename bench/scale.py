@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from supervisely_devkit.devcluster.access import ClusterAccess
 from supervisely_operator.api import resource
-from supervisely_operator.devcluster.access import ClusterAccess
 
 from scalebench.baselines import measure_naive_operator, measure_sdk_wait_loop
 from scalebench.measure import OperatorRun, measure_floor, measure_operator, warm_up

@@ -19,12 +19,12 @@ import kubernetes
 import urllib3
 import yaml
 
+from supervisely_devkit.demo.process import OperatorProcess
+from supervisely_devkit.devcluster.access import ClusterAccess
+from supervisely_devkit.devcluster.cluster import DevCluster
+from supervisely_devkit.simulator import Scenario
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 from supervisely_operator.api import resource
-from supervisely_operator.demo.process import OperatorProcess
-from supervisely_operator.devcluster.access import ClusterAccess
-from supervisely_operator.devcluster.cluster import DevCluster
-from supervisely_operator.simulator import Scenario
-from supervisely_operator.simulator.runner import ThreadedSimulator
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token-4b1f"

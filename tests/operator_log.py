@@ -2,7 +2,7 @@
 
 A handler exception that kopf caught and retried leaves only an ERROR line and a traceback:
 the test may still pass on the retry. Every e2e and integration test therefore reads the log it
-produced (log files through ``supervisely_operator.demo.process.log_errors``, in-process records
+produced (log files through ``supervisely_devkit.demo.process.log_errors``, in-process records
 through :func:`record_errors`), and an ERROR line or a traceback the test did not declare with
 ``@pytest.mark.expected_log_errors(pattern, ...)`` fails it.
 """

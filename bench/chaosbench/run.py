@@ -24,10 +24,10 @@ from typing import Any, Final
 
 import httpx
 
+from supervisely_devkit.demo.process import OperatorProcess, log_errors
+from supervisely_devkit.simulator import Scenario
 from supervisely_operator.api import resource
-from supervisely_operator.demo.process import OperatorProcess, log_errors
 from supervisely_operator.reconcile.launch import marker_in, marker_owner
-from supervisely_operator.simulator import Scenario
 
 from scalebench.kube import KubeRequestError, TaskObjects, kube_session
 from scalebench.processes import SimulatorProcess

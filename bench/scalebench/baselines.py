@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from supervisely_operator.demo.process import free_port
+from supervisely_devkit.demo.process import free_port
 
 from scalebench.kube import TaskObjects, kube_session, run_bounded
 from scalebench.measure import Log, Timeouts, wait_until

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from supervisely_operator.demo.process import OperatorProcess
+from supervisely_devkit.demo.process import OperatorProcess
 
 from scalebench.kube import TaskObjects, kube_session, run_bounded
 from scalebench.lag import LagSummary, status_lags

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import psutil
 
-from supervisely_operator.simulator import Scenario
+from supervisely_devkit.simulator import Scenario
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0

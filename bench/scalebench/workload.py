@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+from supervisely_devkit.simulator import Scenario
 from supervisely_operator.api import resource
-from supervisely_operator.simulator import Scenario
 
 LIFECYCLE_LABEL: Final = "bench.supervisely.com/lifecycle"
 SERVE: Final = "serve"

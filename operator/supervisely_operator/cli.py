@@ -1,10 +1,13 @@
 """The one console script, ``supervisely-operator``: each subcommand is a thin door to a layer.
 
-The test tooling (simulator, dev cluster, demo) is loaded only when its subcommand runs, so
-``supervisely-operator run`` imports none of it (an import-linter contract and a test check).
+The test tooling (simulator, dev cluster, demo) ships apart, in supervisely-operator-devkit,
+which adds its subcommands through the ``supervisely_operator.commands`` entry point group.
+Where it is installed they appear here, each imported only when it is looked up, so
+``supervisely-operator run`` imports none of it (an import-linter contract and a test check);
+where it is not (the image), asking for one says how to install it.
 """
 
-import importlib
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
@@ -13,30 +16,83 @@ import click
 from supervisely_operator.api.crd import render_crd_yaml
 from supervisely_operator.api.reference import blocks_in, refresh, render_reference
 
-LAZY_COMMANDS = {
-    "simulator": "supervisely_operator.simulator.cli:simulator_command",
-    "devcluster": "supervisely_operator.devcluster.cli:devcluster_group",
-    "demo": "supervisely_operator.demo.cli:demo_command",
+COMMANDS_GROUP = "supervisely_operator.commands"
+"""The entry point group whose members become subcommands: name -> a click command."""
+
+DEVKIT = "supervisely-operator-devkit"
+DEVKIT_INSTALL = {
+    "simulator": "./operator/devkit",
+    "devcluster": "./operator/devkit[devcluster]",
+    "demo": "./operator/devkit[demo]",
 }
-"""Subcommands imported on first use: name -> module:attribute."""
+"""The devkit's subcommands and what installs each (from a checkout: it is not on PyPI)."""
 
 
-class LazyGroup(click.Group):
-    """A click group whose tooling subcommands are imported only when invoked."""
+class PluginGroup(click.Group):
+    """A click group that adds the subcommands other distributions register as entry points.
+
+    Listing them reads only the installed distributions' metadata; a subcommand's module is
+    imported when that subcommand is looked up (to run it, or for its line in ``--help``).
+    """
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+        return sorted({*super().list_commands(ctx), *_registered(ctx)})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = LAZY_COMMANDS.get(cmd_name)
-        if target is None:
-            return super().get_command(ctx, cmd_name)
-        module, attribute = target.split(":")
-        command: click.Command = getattr(importlib.import_module(module), attribute)
-        return command
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        entry_point = _registered(ctx).get(cmd_name)
+        if entry_point is None:
+            if cmd_name not in DEVKIT_INSTALL:
+                return None
+            return _unavailable(
+                cmd_name,
+                f"`supervisely-operator {cmd_name}` comes with {DEVKIT}, which is not installed;"
+                f" from a checkout: pip install '{DEVKIT_INSTALL[cmd_name]}'",
+            )
+        try:
+            loaded: click.Command = entry_point.load()
+        except ModuleNotFoundError as exc:
+            return _unavailable(cmd_name, _missing_dependency(entry_point, exc))
+        return loaded
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def _registered(ctx: click.Context) -> dict[str, EntryPoint]:
+    """The group's entry points, read once per invocation (``--help`` looks up each one)."""
+    if COMMANDS_GROUP not in ctx.meta:
+        found = entry_points(group=COMMANDS_GROUP)
+        ctx.meta[COMMANDS_GROUP] = {entry_point.name: entry_point for entry_point in found}
+    registered: dict[str, EntryPoint] = ctx.meta[COMMANDS_GROUP]
+    return registered
+
+
+def _missing_dependency(entry_point: EntryPoint, exc: ModuleNotFoundError) -> str:
+    """Say which module is missing and, when the distribution has an extra named after the
+    command (the devkit's ``devcluster`` and ``demo``), which install brings it."""
+    message = f"`supervisely-operator {entry_point.name}` needs {exc.name}, which is not installed"
+    dist = entry_point.dist
+    if dist is not None and entry_point.name in (dist.metadata.get_all("Provides-Extra") or []):
+        message += f"; install {dist.name}[{entry_point.name}]"
+    return message
+
+
+def _unavailable(name: str, reason: str) -> click.Command:
+    """A stand-in that fails with ``reason`` whatever it is given, ``--help`` included."""
+
+    def fail() -> None:
+        raise click.ClickException(reason)
+
+    return click.Command(
+        name,
+        callback=fail,
+        help=reason,
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+
+
+@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="supervisely-operator")
 def main() -> None:
     """Run Supervisely app sessions declared as Kubernetes SuperviselyTask resources."""

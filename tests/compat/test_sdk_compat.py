@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from supervisely_devkit.simulator import Scenario, Simulator
 from supervisely_operator.api import OutputLinkKind
-from supervisely_operator.simulator import Scenario, Simulator
 from supervisely_operator.supervisely import task_outputs
 
 SDK_PYTHON = os.environ.get("SUPERVISELY_SDK_PYTHON")

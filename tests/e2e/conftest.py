@@ -1,7 +1,7 @@
 """End-to-end tests run against a real Kubernetes API server, in every pytest run.
 
 The session starts one local control plane (etcd + apiextensions-apiserver + the
-discovery front, see ``supervisely_operator.devcluster``) and hands out a
+discovery front, see ``supervisely_devkit.devcluster``) and hands out a
 ``ClusterAccess`` to it; set ``SUPERVISELY_OPERATOR_TEST_KUBECONFIG`` to run the
 same tests against another cluster instead. Every test in this directory is
 marked ``e2e`` so it can be selected (``-m e2e``) or deselected (``-m "not e2e"``)
@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from supervisely_devkit.devcluster.access import ClusterAccess
+from supervisely_devkit.devcluster.cluster import DevCluster
 from supervisely_operator.api.resource import CRD_NAME
-from supervisely_operator.devcluster.access import ClusterAccess
-from supervisely_operator.devcluster.cluster import DevCluster
 
 ENV_TEST_KUBECONFIG = "SUPERVISELY_OPERATOR_TEST_KUBECONFIG"
 CRD_FILE = pathlib.Path(__file__).resolve().parents[2] / "crds" / "superviselytask.yaml"

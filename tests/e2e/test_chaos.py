@@ -4,7 +4,7 @@ invariants (``bench/chaos.py`` is the long form: 150 resources, 50 kills)."""
 import uuid
 from pathlib import Path
 
-from supervisely_operator.devcluster.access import ClusterAccess
+from supervisely_devkit.devcluster.access import ClusterAccess
 
 from chaosbench.run import ChaosPlan, run_chaos
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from supervisely_operator.devcluster.access import ClusterAccess
+from supervisely_devkit.devcluster.access import ClusterAccess
 
 from spec_cases import (
     ADMITTED_EDGES,

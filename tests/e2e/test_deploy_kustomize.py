@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from supervisely_devkit.devcluster.access import ClusterAccess, kubectl_binary
 from supervisely_operator.api.resource import CRD_NAME
-from supervisely_operator.devcluster.access import ClusterAccess, kubectl_binary
 
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy"
 CRD_NAMES = [CRD_NAME, "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"]

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 
-from supervisely_operator.devcluster.access import ClusterAccess
-from supervisely_operator.devcluster.cluster import DevCluster
+from supervisely_devkit.devcluster.access import ClusterAccess
+from supervisely_devkit.devcluster.cluster import DevCluster
 
 GROUP = "devcluster.example.test"
 VERSION = "v1"
@@ -209,7 +209,7 @@ def test_the_up_command_serves_until_signalled_then_cleans_up(
 ) -> None:
     if kube_cluster.dev_cluster is None:
         pytest.skip("the session runs against an external cluster; local binaries may be absent")
-    command = "from supervisely_operator.devcluster.cli import devcluster_group; devcluster_group()"
+    command = "from supervisely_devkit.devcluster.cli import devcluster_group; devcluster_group()"
     with subprocess.Popen(
         [sys.executable, "-c", command, "up"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,

@@ -9,7 +9,7 @@ watch should see is lost, and deleting everything leaves no task running on Supe
 import uuid
 from pathlib import Path
 
-from supervisely_operator.devcluster.access import ClusterAccess
+from supervisely_devkit.devcluster.access import ClusterAccess
 
 from scalebench.measure import (
     OperatorRun,

@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from operator_log import fail_on_unexpected, record_errors
-from supervisely_operator.simulator import FakeClock, Scenario, Simulator
-from supervisely_operator.simulator.clock import DEFAULT_CLOCK, Clock
+from supervisely_devkit.simulator import FakeClock, Scenario, Simulator
+from supervisely_devkit.simulator.clock import DEFAULT_CLOCK, Clock
 
 if TYPE_CHECKING:
     from supervisely_operator.controller.kube import KubeApi

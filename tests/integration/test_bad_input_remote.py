@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 import pytest
 
+from supervisely_devkit.simulator import Scenario, Simulator
 from supervisely_operator.reconcile.launch import describe_with_marker, marker_in, marker_owner
-from supervisely_operator.simulator import Scenario, Simulator
 
 from controller_harness import Cluster, OperatorStarter, condition, task_path, wait_until
 

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from supervisely_operator.simulator import Simulator
+from supervisely_devkit.simulator import Simulator
 from supervisely_operator.supervisely import (
     AgentId,
     AgentNotFound,

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pytest
 
-from supervisely_operator.simulator import CallRecord, Simulator
+from supervisely_devkit.simulator import CallRecord, Simulator
 from supervisely_operator.supervisely import (
     AgentId,
     ClientSettings,

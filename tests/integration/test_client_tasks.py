@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from supervisely_operator.simulator import Simulator
+from supervisely_devkit.simulator import Simulator
 from supervisely_operator.supervisely import (
     AgentId,
     ClientSettings,

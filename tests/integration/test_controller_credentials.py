@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from supervisely_operator.simulator import Simulator
+from supervisely_devkit.simulator import Simulator
 
 from controller_harness import Cluster, OperatorStarter, condition, json_text, sent, wait_until
 

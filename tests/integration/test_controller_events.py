@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from supervisely_devkit.simulator import Simulator
 from supervisely_operator.api import resource
-from supervisely_operator.simulator import Simulator
 
 from controller_harness import Cluster, OperatorStarter, condition, wait_until
 

@@ -6,7 +6,7 @@ older CRD that admitted specs the operator now refuses. kmock checks no schema a
 makes it the place to store such a spec.
 """
 
-from supervisely_operator.simulator import Simulator
+from supervisely_devkit.simulator import Simulator
 
 from controller_harness import Cluster, OperatorStarter, condition, task_path, wait_until
 

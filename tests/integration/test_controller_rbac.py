@@ -12,8 +12,8 @@ from urllib.parse import parse_qs
 import kmock
 import pytest
 
+from supervisely_devkit.simulator import Simulator
 from supervisely_operator.controller.permissions import required_rules
-from supervisely_operator.simulator import Simulator
 
 from controller_harness import ApiServerEmulator, Cluster, OperatorStarter, task_path, wait_until
 

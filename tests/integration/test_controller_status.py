@@ -12,8 +12,8 @@ from typing import Any
 import kmock
 import pytest
 
+from supervisely_devkit.simulator import Simulator
 from supervisely_operator.controller.startup import FINALIZER
-from supervisely_operator.simulator import Simulator
 
 from controller_harness import (
     ApiServerEmulator,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from supervisely_devkit.simulator import FakeClock, Scenario, Simulator
 from supervisely_operator.api import (
     OutputLinkKind,
     OutputProject,
@@ -36,7 +37,6 @@ from supervisely_operator.reconcile.situation import (
 from supervisely_operator.reconcile.watch import Watch
 from supervisely_operator.remote import PollTiming, SuperviselyRemote
 from supervisely_operator.remote.view import LIVE_STATUSES
-from supervisely_operator.simulator import FakeClock, Scenario, Simulator
 from supervisely_operator.supervisely import ClientSettings, SuperviselyClient
 
 TIMING = PollTiming(

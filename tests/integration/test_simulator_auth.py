@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from supervisely_operator.simulator import Simulator
+from supervisely_devkit.simulator import Simulator
 
 ClientFactory = Callable[..., httpx.AsyncClient]
 

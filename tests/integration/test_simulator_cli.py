@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from supervisely_operator.simulator.cli import simulator_command
+from supervisely_devkit.simulator.cli import simulator_command
 
 TOKEN = "cli-test-token-not-printed"
 READY = re.compile(r"^Supervisely simulator listening on (http://127\.0\.0\.1:(\d+))$")
@@ -27,7 +27,7 @@ def spawn(*args: str, token: str | None = TOKEN) -> subprocess.Popen[str]:
     if token is not None:
         env["API_TOKEN"] = token
     return subprocess.Popen(
-        [sys.executable, "-m", "supervisely_operator.simulator", "--port", "0", *args],
+        [sys.executable, "-m", "supervisely_devkit.simulator", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from supervisely_operator.simulator import FaultSpec, Scenario, Simulator
+from supervisely_devkit.simulator import FaultSpec, Scenario, Simulator
 
 ClientFactory = Callable[..., httpx.AsyncClient]
 RUN_BODY = {"agentId": 1, "workspaceId": 1, "moduleId": 101}

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from supervisely_operator.simulator import FakeClock, Scenario, Simulator
+from supervisely_devkit.simulator import FakeClock, Scenario, Simulator
 
 ClientFactory = Callable[..., httpx.AsyncClient]
 RUN_BODY = {

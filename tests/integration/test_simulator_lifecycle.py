@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from supervisely_operator.simulator import (
+from supervisely_devkit.simulator import (
     FakeClock,
     ModuleSpec,
     PhaseDurations,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from supervisely_operator.simulator import (
+from supervisely_devkit.simulator import (
     AgentSpec,
     FakeClock,
     PhaseDurations,

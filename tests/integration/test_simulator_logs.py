@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from supervisely_operator.simulator import FakeClock, PhaseDurations, Scenario, Simulator
+from supervisely_devkit.simulator import FakeClock, PhaseDurations, Scenario, Simulator
 
 ClientFactory = Callable[..., httpx.AsyncClient]
 

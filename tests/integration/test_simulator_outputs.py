@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from supervisely_operator.simulator import (
+from supervisely_devkit.simulator import (
     FakeClock,
     LinkKind,
     LinkOutputSpec,
@@ -23,8 +23,8 @@ from supervisely_operator.simulator import (
     ScenarioError,
     Simulator,
 )
-from supervisely_operator.simulator.catalogue import TRAINING_OUTPUTS
-from supervisely_operator.simulator.outputs import published_output
+from supervisely_devkit.simulator.catalogue import TRAINING_OUTPUTS
+from supervisely_devkit.simulator.outputs import published_output
 
 ClientFactory = Callable[..., httpx.AsyncClient]
 SimulatorFactory = Callable[..., Any]

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from supervisely_operator.simulator import Scenario, Simulator
+from supervisely_devkit.simulator import Scenario, Simulator
 
 SimulatorFactory = Callable[..., Any]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from supervisely_operator.simulator import FakeClock, PhaseDurations, Scenario, ThreadedSimulator
+from supervisely_devkit.simulator import FakeClock, PhaseDurations, Scenario, ThreadedSimulator
 
 TOKEN = "threaded-test-token"
 

@@ -3,7 +3,7 @@
 import pytest
 from rich.console import Console
 
-from supervisely_operator.demo.board import MESSAGE_MIN_WIDTH, Row, render
+from supervisely_devkit.demo.board import MESSAGE_MIN_WIDTH, Row, render
 
 LONG = (
     "Agent 2 is not running (status 'waiting'); the task starts when it is, and this sentence "

@@ -12,7 +12,7 @@ import pathlib
 
 import pytest
 
-from supervisely_operator.devcluster.binaries import (
+from supervisely_devkit.devcluster.binaries import (
     APISERVER,
     BINARY_NAMES,
     ENV_CONTROLPLANE_DIR,
@@ -23,7 +23,7 @@ from supervisely_operator.devcluster.binaries import (
     resolve_binaries,
     user_cache_dir,
 )
-from supervisely_operator.devcluster.debian_build import (
+from supervisely_devkit.devcluster.debian_build import (
     DebianBuildError,
     PrivateApt,
     parse_golang_closure,
@@ -125,6 +125,21 @@ def test_the_shared_copy_is_checked_and_stored_into_the_cache(
     assert sorted(p.name for p in _cache(world).iterdir()) == sorted(BINARY_NAMES)
     again = resolve_binaries(env=_env(world), search_from=[world["repo"]], allow_build=False)
     assert again.source is BinarySource.CACHE
+
+
+def test_the_shared_copy_is_found_from_a_project_nested_in_the_repository(
+    world: dict[str, pathlib.Path],
+) -> None:
+    """This package lies in operator/devkit/, a project of its own inside the repository."""
+    nested = world["repo"] / "operator" / "devkit"
+    (nested / "supervisely_devkit").mkdir(parents=True)
+    (nested / "pyproject.toml").write_text("")
+    _write_shared(world["shared_controlplane"])
+    found = resolve_binaries(
+        env=_env(world), search_from=[nested / "supervisely_devkit"], allow_build=False
+    )
+    assert found.source is BinarySource.SHARED
+    assert found.origin == world["shared_controlplane"]
 
 
 @pytest.mark.parametrize("point_at", ["shared", "controlplane"])

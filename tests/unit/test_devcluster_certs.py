@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from supervisely_operator.devcluster.certs import write_certificates
+from supervisely_devkit.devcluster.certs import write_certificates
 
 
 def _load(path: pathlib.Path) -> x509.Certificate:

@@ -12,8 +12,8 @@ import shutil
 
 import pytest
 
-from supervisely_operator.devcluster.binaries import BinarySource, ControlPlaneBinaries
-from supervisely_operator.devcluster.cluster import (
+from supervisely_devkit.devcluster.binaries import BinarySource, ControlPlaneBinaries
+from supervisely_devkit.devcluster.cluster import (
     DevCluster,
     DevClusterStartError,
     pick_free_ports,

@@ -7,14 +7,14 @@ far from its cause.
 
 import pytest
 
-from supervisely_operator.devcluster.discovery import (
+from supervisely_devkit.devcluster.discovery import (
     CrdSummary,
     CrdVersion,
     api_group_list,
     api_resource_list,
     sort_versions,
 )
-from supervisely_operator.devcluster.openapi import (
+from supervisely_devkit.devcluster.openapi import (
     document_hash,
     group_version_document,
     root_with_documents,

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from supervisely_operator.devcluster.front import DiscoveryFront, UpstreamConfig
+from supervisely_devkit.devcluster.front import DiscoveryFront, UpstreamConfig
 
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 STEP_TIMEOUT = 5.0

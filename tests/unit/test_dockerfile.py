@@ -28,6 +28,8 @@ HADOLINT = Path(sys.executable).parent / "hadolint"
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
 PROJECT = PYPROJECT["project"]
 UID_GID = "10001"
+PACKAGE_COPY = "operator/supervisely_operator/ operator/supervisely_operator/"
+"""The one COPY of code: the operator's package, never the test tooling in operator/devkit/."""
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +146,7 @@ def test_builder_installs_only_through_the_shared_script(dockerfile: Dockerfile)
     order = [
         " ".join(i.words()) for i in builder.instructions if i.keyword in {"COPY", "RUN", "ADD"}
     ]
-    assert order.index(f".ci/install-runtime deps {venv}") < order.index("operator/ operator/")
+    assert order.index(f".ci/install-runtime deps {venv}") < order.index(PACKAGE_COPY)
     assert os.access(REPO / ".ci" / "install-runtime", os.X_OK)
 
 
@@ -184,6 +186,8 @@ def test_build_context_holds_what_the_builder_copies_and_no_more(
         "requirements.lock",
         "Dockerfile",
         "operator/supervisely_operator/__pycache__/cli.cpython-311.pyc",
+        "operator/devkit/pyproject.toml",
+        "operator/devkit/supervisely_devkit/simulator/server.py",
     ]
     assert [p for p in kept if image_build.is_ignored(p, ignore_rules)] == []
     assert [p for p in left_out if not image_build.is_ignored(p, ignore_rules)] == []

@@ -4,7 +4,7 @@ import logging
 import re
 
 from operator_log import record_errors
-from supervisely_operator.demo.process import log_errors
+from supervisely_devkit.demo.process import log_errors
 
 KOPF_LOG = """\
 [2026-12-03 11:26:34,696] kopf._core.reactor.r [DEBUG   ] Starting Kopf 1.45.2.

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from operator_log import fail_on_unexpected
-from supervisely_operator.demo.process import log_errors
-from supervisely_operator.devcluster.access import ClusterAccess
-from supervisely_operator.simulator import Scenario
-from supervisely_operator.simulator.runner import ThreadedSimulator
+from supervisely_devkit.demo.process import log_errors
+from supervisely_devkit.devcluster.access import ClusterAccess
+from supervisely_devkit.simulator import Scenario
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 
 from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from supervisely_operator.demo.process import OperatorProcess
-from supervisely_operator.devcluster.access import ClusterAccess
-from supervisely_operator.simulator.runner import ThreadedSimulator
+from supervisely_devkit.demo.process import OperatorProcess
+from supervisely_devkit.devcluster.access import ClusterAccess
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 
 __all__ = [
     "FAST_OPERATOR_ENV",

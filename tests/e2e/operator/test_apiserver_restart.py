@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from supervisely_operator.devcluster.access import ClusterAccess
-from supervisely_operator.simulator.runner import ThreadedSimulator
+from supervisely_devkit.devcluster.access import ClusterAccess
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 
 from harness import OperatorProcess, Tasks, live_tasks, phase_of
 

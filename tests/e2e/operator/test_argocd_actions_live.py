@@ -15,8 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 from supervisely_operator.controller.merge_patch import merge_patch
-from supervisely_operator.simulator.runner import ThreadedSimulator
 
 from argocd_actions import REFRESH_ANNOTATION, RESTART_ANNOTATION, discover, run_action
 from harness import OperatorProcess, Tasks, live_tasks, phase_of

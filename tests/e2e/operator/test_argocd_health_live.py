@@ -8,7 +8,7 @@ here before an Argo CD user sees a wrong heart.
 from collections.abc import Callable
 from typing import Any
 
-from supervisely_operator.simulator.runner import ThreadedSimulator
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 
 from argocd_health import Verdict, run_health
 from harness import OperatorProcess, Tasks, condition, phase_of

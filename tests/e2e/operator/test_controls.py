@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from supervisely_operator.simulator import Scenario
-from supervisely_operator.simulator.runner import ThreadedSimulator
+from supervisely_devkit.simulator import Scenario
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 
 from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks, condition, live_tasks, wait_until
 

@@ -5,7 +5,7 @@ in which the remote side has acted and the operator has not yet recorded it. The
 the operator in that window, as a node failure would, and starts a new one.
 """
 
-from supervisely_operator.simulator.runner import ThreadedSimulator
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 
 from harness import OperatorProcess, Tasks, live_tasks, wait_until
 

@@ -6,7 +6,7 @@ adopted; later than that, a second start has been made, and the late task is a s
 operator stops. Either way one task is left running.
 """
 
-from supervisely_operator.simulator.runner import ThreadedSimulator
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 
 from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks, live_tasks, wait_until
 

@@ -1,6 +1,6 @@
 """Start, poll, restart, replace, deadline and TTL, on the real API server with the simulator."""
 
-from supervisely_operator.simulator.runner import ThreadedSimulator
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 
 from harness import OperatorProcess, Tasks, condition
 

@@ -3,7 +3,7 @@
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from supervisely_operator.simulator.runner import ThreadedSimulator
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 
 from harness import OperatorProcess, Tasks
 

@@ -8,7 +8,7 @@ import time
 
 import yaml
 
-from supervisely_operator.simulator.runner import ThreadedSimulator
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 
 from harness import OperatorProcess, Tasks, condition, live_tasks
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from supervisely_operator.devcluster.access import ClusterAccess
-from supervisely_operator.simulator.runner import ThreadedSimulator
+from supervisely_devkit.devcluster.access import ClusterAccess
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 
 from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks, wait_until
 

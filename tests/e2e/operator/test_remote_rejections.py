@@ -1,6 +1,6 @@
 """What only Supervisely can refuse ends in a condition with its reason; the rest keep going."""
 
-from supervisely_operator.simulator.runner import ThreadedSimulator
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 
 from harness import OperatorProcess, Tasks, condition
 

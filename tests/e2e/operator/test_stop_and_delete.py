@@ -2,7 +2,7 @@
 
 import pytest
 
-from supervisely_operator.simulator.runner import ThreadedSimulator
+from supervisely_devkit.simulator.runner import ThreadedSimulator
 
 from harness import OperatorProcess, Tasks, condition
 

@@ -1,0 +1,53 @@
+"""What an app publishes as its result (``meta.output``), built as the SDK's calls build it.
+
+Each ``set_output_*`` call of ``TaskApi`` (``task_api.py``) sends one top-level key to
+``tasks.output.set``: ``project``, ``general`` (a link or a message) or ``experiment``. A
+module's ``outputs`` in the scenario is turned into the same keys here, so a task that publishes
+by itself looks exactly like one whose app made the calls.
+"""
+
+from __future__ import annotations
+
+from supervisely_devkit.simulator.scenario import LinkKind, LinkOutputSpec, OutputsSpec
+from supervisely_devkit.simulator.wire import JsonObject
+
+SUCCESS_COLOURS = {"color": "#33c94c", "backgroundColor": "#d9f7e4"}
+"""The icon colours ``_set_custom_output`` and ``set_output_text`` use by default."""
+
+_LINK_STYLE: dict[LinkKind, tuple[str, str, bool]] = {
+    LinkKind.DIRECTORY: ("zmdi zmdi-folder", "Directory", False),
+    LinkKind.FILE: ("zmdi zmdi-file", "Download file", True),
+    LinkKind.ARCHIVE: ("zmdi zmdi-archive", "Download archive", True),
+    LinkKind.REPORT: ("zmdi zmdi-receipt", "Report", False),
+}
+"""Icon, description and download flag of each ``set_output_*`` link call."""
+
+
+def published_output(spec: OutputsSpec, *, task_id: int) -> JsonObject:
+    """The ``meta.output`` keys that a module's ``outputs`` stand for, for one task."""
+    output: JsonObject = {}
+    if spec.project is not None:
+        output["project"] = {"id": spec.project.id, "title": spec.project.name}
+    if spec.link is not None:
+        output["general"] = _link(spec.link, task_id=task_id)
+    if spec.text is not None:
+        output["general"] = {
+            "icon": {"className": "zmdi zmdi-comment-alt-text", **SUCCESS_COLOURS},
+            "title": spec.text,
+            "showLogs": False,
+            "isError": False,
+        }
+    if spec.experiment is not None:
+        output["experiment"] = {"data": {"task_id": task_id, **spec.experiment}}
+    return output
+
+
+def _link(link: LinkOutputSpec, *, task_id: int) -> JsonObject:
+    icon, description, download = _LINK_STYLE[link.kind]
+    return {
+        "icon": {"className": icon, **SUCCESS_COLOURS},
+        "title": link.title,
+        "titleUrl": link.url or f"/files/{task_id}",
+        "download": download,
+        "description": description,
+    }
