@@ -6,11 +6,11 @@ workspace's poller tracks it, when it last started or stopped something, and its
 ownership. ``release`` lets go of all of it at once.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from supervisely_operator.api import SuperviselyTaskSpec, SuperviselyTaskStatus
+from supervisely_operator.api import SecretReference, SuperviselyTaskSpec, SuperviselyTaskStatus
 from supervisely_operator.reconcile.situation import (
     CallFailed,
     NothingToObserve,
@@ -23,19 +23,36 @@ from supervisely_operator.reconcile.situation import (
 )
 from supervisely_operator.reconcile.watch import Watch, log_tail_wanted, watch_for
 from supervisely_operator.remote.adapter import SuperviselyRemote
-from supervisely_operator.remote.ownership import Claimant
+from supervisely_operator.remote.ownership import Claimant, Ownership
 from supervisely_operator.remote.seam import CredentialsUnavailable
 
-if TYPE_CHECKING:
-    from supervisely_operator.remote.hub import RemoteHub
+
+class Hub(Protocol):
+    """What a resource's remote needs of the hub that made it (``remote/hub.py``)."""
+
+    ownership: Ownership
+    log_tail_lines: int
+    now: Callable[[], datetime]
+
+    async def served_by(
+        self, resource: ResourceRef, *, secret_ref: SecretReference | None, deleting: bool
+    ) -> SuperviselyRemote:
+        """The remote of the resource's credentials; raises ``CredentialsUnavailable``."""
+        ...
+
+    def serving(self, user: Hashable, remote: SuperviselyRemote) -> None:
+        """``user`` is served by ``remote`` now."""
+        ...
+
+    def left(self, user: Hashable, remote: SuperviselyRemote) -> None:
+        """``user`` no longer uses ``remote``."""
+        ...
 
 
 class ResourceRemote:
     """The seam for one resource (see :class:`~.seam.TaskRemote`)."""
 
-    def __init__(
-        self, hub: "RemoteHub", resource: ResourceRef, *, wake: Callable[[], None]
-    ) -> None:
+    def __init__(self, hub: Hub, resource: ResourceRef, *, wake: Callable[[], None]) -> None:
         self.resource = resource
         self._hub = hub
         self._claimant = Claimant(key=self, resource=resource, wake=wake)
