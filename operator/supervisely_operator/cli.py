@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from supervisely_operator.api.crd import render_crd_yaml
+from supervisely_operator.api.crd import KINDS, render_all_crds_yaml, render_crd_yaml
 from supervisely_operator.api.reference import blocks_in, refresh, render_reference
 
 COMMANDS_GROUP = "supervisely_operator.commands"
@@ -99,9 +99,20 @@ def main() -> None:
 
 
 @main.command()
-def crds() -> None:
-    """Print the SuperviselyTask CustomResourceDefinition, generated from the models."""
-    click.echo(render_crd_yaml(), nl=False)
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write one file per CRD into this directory (as crds/ holds them) instead of printing.",
+)
+def crds(into: Path | None) -> None:
+    """Print the operator's CustomResourceDefinitions (SuperviselyTask, SuperviselyCronTask),
+    generated from the models."""
+    if into is None:
+        click.echo(render_all_crds_yaml(), nl=False)
+        return
+    for kind in KINDS:
+        (into / kind.file_name).write_text(render_crd_yaml(kind))
 
 
 @main.command()

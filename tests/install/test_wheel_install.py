@@ -158,7 +158,11 @@ def test_version_is_the_projects(image: InstalledImage) -> None:
 def test_crds_prints_the_committed_crd(image: InstalledImage) -> None:
     result = image.run(*image.entrypoint, "crds")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == (REPO / "crds" / "superviselytask.yaml").read_text(encoding="utf-8")
+    committed = [
+        (REPO / "crds" / name).read_text(encoding="utf-8")
+        for name in ("superviselytask.yaml", "superviselycrontask.yaml")
+    ]
+    assert result.stdout == "---\n".join(committed)
 
 
 def test_run_accepts_the_charts_arguments(image: InstalledImage) -> None:

@@ -50,6 +50,7 @@ from supervisely_operator.controller.settings import OperatorSettings
 kubernetes.client.CoreV1Api  # noqa: B018
 
 TASKS = kmock.resource(resource.GROUP, resource.VERSION, resource.PLURAL)
+CRONS = kmock.resource(resource.GROUP, resource.VERSION, resource.CRON_PLURAL)
 EVENTS = kmock.resource("", "v1", "events")
 SECRETS = kmock.resource("", "v1", "secrets")
 NAMESPACES = kmock.resource("", "v1", "namespaces")
@@ -220,6 +221,15 @@ async def serving_api_emulator() -> AsyncIterator[ApiServerEmulator]:
             singular=resource.SINGULAR,
             namespaced=True,
             shortnames=set(resource.SHORT_NAMES),
+            categories=set(resource.CATEGORIES),
+            subresources={"status"},
+            verbs={"get", "list", "watch", "create", "patch", "delete"},
+        )
+        emulator.resources[CRONS] = kmock.ResourceInfo(
+            kind=resource.CRON_KIND,
+            singular=resource.CRON_SINGULAR,
+            namespaced=True,
+            shortnames=set(resource.CRON_SHORT_NAMES),
             categories=set(resource.CATEGORIES),
             subresources={"status"},
             verbs={"get", "list", "watch", "create", "patch", "delete"},

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from supervisely_operator.api import SuperviselyTaskSpec, SuperviselyTaskStatus
+from supervisely_operator.api import SecretReference, SuperviselyTaskSpec, SuperviselyTaskStatus
 from supervisely_operator.controller.kube import KubeApi, StaleObject
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import Reconciler
@@ -55,10 +55,13 @@ class ScriptedRemote:
         status: SuperviselyTaskStatus,
         refresh_requested: str | None,
         deleting: bool,
+        sources: Mapping[str, SecretReference | None] | None = None,
     ) -> Observation:
         return Observation(task=NothingToObserve())
 
-    async def start(self, spec: SuperviselyTaskSpec, *, marker: str) -> StartOutcome:
+    async def start(
+        self, spec: SuperviselyTaskSpec, *, marker: str, params: Mapping[str, Any]
+    ) -> StartOutcome:
         self.started.append(marker)
         return Started(task_id=7001, module_id=103, agent_id=None, session_url="fake://7001")
 

@@ -7,6 +7,7 @@ generated CRD must be byte-identical to ``crds/`` and to the generator's output,
 CRDs must name exactly what kopf watches and what permissions.py grants.
 """
 
+import pytest
 import yaml
 
 # kopf's own selectors of the peering resources (private, but the one place that says what it
@@ -14,28 +15,32 @@ import yaml
 from kopf._cogs.structs import references
 
 from chart_render import CHART_DIR, REPO, chart_crd_files
-from supervisely_operator.api.crd import render_crd_yaml
+from supervisely_operator.api.crd import KINDS, Kind, render_crd_yaml
 from supervisely_operator.controller.permissions import KOPF_GROUP, required_rules
 
 REGENERATE = (
-    "regenerate with: supervisely-operator crds > crds/superviselytask.yaml && "
-    "cp crds/superviselytask.yaml charts/supervisely-operator/crds/"
+    "regenerate with: supervisely-operator crds --into crds/ && "
+    "cp crds/*.yaml charts/supervisely-operator/crds/"
 )
 
 
-def test_chart_crd_is_the_committed_crd() -> None:
-    chart_copy = (CHART_DIR / "crds" / "superviselytask.yaml").read_text()
-    assert chart_copy == (REPO / "crds" / "superviselytask.yaml").read_text(), REGENERATE
+@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.kind)
+def test_chart_crd_is_the_committed_crd(kind: Kind) -> None:
+    chart_copy = (CHART_DIR / "crds" / kind.file_name).read_text()
+    assert chart_copy == (REPO / "crds" / kind.file_name).read_text(), REGENERATE
 
 
-def test_chart_crd_is_the_generated_crd() -> None:
-    assert (CHART_DIR / "crds" / "superviselytask.yaml").read_text() == render_crd_yaml(), (
-        REGENERATE
-    )
+@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.kind)
+def test_chart_crd_is_the_generated_crd(kind: Kind) -> None:
+    assert (CHART_DIR / "crds" / kind.file_name).read_text() == render_crd_yaml(kind), REGENERATE
 
 
 def test_chart_ships_only_these_crds() -> None:
-    assert sorted(chart_crd_files()) == ["kopfpeerings.yaml", "superviselytask.yaml"]
+    assert sorted(chart_crd_files()) == [
+        "kopfpeerings.yaml",
+        "superviselycrontask.yaml",
+        "superviselytask.yaml",
+    ]
 
 
 def test_peering_crds_are_what_kopf_watches_and_rbac_grants() -> None:

@@ -155,10 +155,12 @@ def permission_of(method: str, call: ast.Call | None) -> tuple[str, str, str]:
         raise UnmappedCall(f"no verb for {method}")
     subresource = "/status" if name.endswith("_status") else ""
     if "custom_object" in name:
+        plurals = {None: resource.PLURAL, "resource.PLURAL": resource.PLURAL}
+        plurals["resource.CRON_PLURAL"] = resource.CRON_PLURAL
         plural = keyword(call, "plural")
-        if plural not in (None, "resource.PLURAL"):
-            raise UnmappedCall(f"{method} on plural={plural}, not the SuperviselyTask plural")
-        return resource.GROUP, resource.PLURAL + subresource, verb
+        if plural not in plurals:
+            raise UnmappedCall(f"{method} on plural={plural}, not one of the operator's plurals")
+        return resource.GROUP, plurals[plural] + subresource, verb
     if "secret" in name:
         return "", "secrets" + subresource, verb
     raise UnmappedCall(f"no resource for {method}")

@@ -137,6 +137,7 @@ def test_chart_crds_are_valid_kubernetes(chart: helm_python.Chart) -> None:
     assert sorted(obj["metadata"]["name"] for obj in crds) == [
         "clusterkopfpeerings.kopf.dev",
         "kopfpeerings.kopf.dev",
+        "superviselycrontasks.supervisely.com",
         "superviselytasks.supervisely.com",
     ]
     for obj in crds:

@@ -8,13 +8,19 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from supervisely_operator.api.crd import custom_resource_definition, openapi_schema, render_crd_yaml
+from supervisely_operator.api.crd import (
+    KINDS,
+    Kind,
+    custom_resource_definition,
+    openapi_schema,
+    render_crd_yaml,
+)
 from supervisely_operator.api.schema import SchemaError, structural_schema
 from supervisely_operator.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED_CRD = REPO / "crds" / "superviselytask.yaml"
-REGENERATE = "regenerate with: supervisely-operator crds > crds/superviselytask.yaml"
+REGENERATE = "regenerate with: supervisely-operator crds --into crds/"
 
 
 def walk(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -31,10 +37,17 @@ def test_committed_crd_is_current() -> None:
     assert COMMITTED_CRD.read_text() == render_crd_yaml(), REGENERATE
 
 
-def test_cli_prints_the_committed_crd() -> None:
+def test_cli_prints_the_committed_crds() -> None:
     result = CliRunner().invoke(main, ["crds"])
     assert result.exit_code == 0, result.output
-    assert result.output == COMMITTED_CRD.read_text()
+    committed = [(REPO / "crds" / kind.file_name).read_text() for kind in KINDS]
+    assert result.output == "---\n".join(committed)
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.kind)
+def test_every_committed_crd_is_the_generated_one(kind: Kind) -> None:
+    committed = REPO / "crds" / kind.file_name
+    assert committed.read_text() == render_crd_yaml(kind), REGENERATE
 
 
 def test_every_field_of_spec_and_status_has_a_description() -> None:
@@ -92,6 +105,9 @@ def test_field_rules_are_cel_on_their_own_fields() -> None:
         "spec.failureRules[]": ["a"],
         "spec.failureRules[].onLogLine": ["must"],
         "spec.failureRules[].onMessage": ["must"],
+        "spec.paramsFrom[]": ["metric"],
+        "spec.paramsFrom[].path": ["path"],
+        "spec.paramsFrom[].source": ["source"],
     }
     assert spec["properties"]["appSlug"]["x-kubernetes-validations"][0]["rule"] == (
         "self.matches('^(?:[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+)$')"

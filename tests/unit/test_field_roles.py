@@ -51,6 +51,7 @@ def test_the_launch_fields_are_what_the_sdk_s_start_takes() -> None:
         "limitByWorkspace",
         "serverRestartPolicy",
         "kubernetesSettings",
+        "paramsFrom",
     } == LAUNCH_FIELDS
 
 

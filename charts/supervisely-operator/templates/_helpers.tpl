@@ -80,14 +80,27 @@ combinations, so change both together. Arguments: a dict with "clusterwide" and 
 */}}
 {{- define "supervisely-operator.rules" -}}
 # The operator's own calls (controller/kube.py RBAC_VERBS) and kopf's watch and patch of the
-# resource: read and delete (ttlSecondsAfterFinished), watch, finalizer and annotation patches.
+# resource: read and delete (ttlSecondsAfterFinished, a cron task's history), create (a cron
+# task's runs), watch, finalizer and annotation patches.
 - apiGroups: ["supervisely.com"]
   resources: ["superviselytasks"]
-  verbs: ["delete", "get", "list", "patch", "watch"]
+  verbs: ["create", "delete", "get", "list", "patch", "watch"]
 # Status writes, always through the status subresource.
 - apiGroups: ["supervisely.com"]
   resources: ["superviselytasks/status"]
   verbs: ["patch"]
+# SuperviselyCronTask: watched by kopf, its status written.
+- apiGroups: ["supervisely.com"]
+  resources: ["superviselycrontasks"]
+  verbs: ["list", "patch", "watch"]
+- apiGroups: ["supervisely.com"]
+  resources: ["superviselycrontasks/status"]
+  verbs: ["patch"]
+# A run's ownerReference blocks its cron task's deletion until the run is gone, which the API
+# server allows only to whom may set the cron task's finalizers.
+- apiGroups: ["supervisely.com"]
+  resources: ["superviselycrontasks/finalizers"]
+  verbs: ["update"]
 # Per-resource credentials (spec.credentialsSecretRef), read from the resource's namespace.
 - apiGroups: [""]
   resources: ["secrets"]

@@ -66,6 +66,19 @@ class Reason:
     EXPIRED: Final = "Expired"
     STRAY_TASK_STOPPED: Final = "StrayTaskStopped"
     PAUSED: Final = "Paused"
+    WAITING_FOR_SOURCE: Final = "WaitingForSource"
+    SOURCE_NOT_FOUND: Final = "SourceNotFound"
+    SOURCE_FAILED: Final = "SourceFailed"
+    SOURCE_OUTPUT_MISSING: Final = "SourceOutputMissing"
+    SOURCE_ON_ANOTHER_SERVER: Final = "SourceOnAnotherServer"
+    REFERENCE_CYCLE: Final = "ReferenceCycle"
+    SCHEDULING: Final = "Scheduling"
+    SCHEDULED: Final = "Scheduled"
+    TRIGGERED: Final = "Triggered"
+    SCHEDULE_SKIPPED: Final = "ScheduleSkipped"
+    SCHEDULE_MISSED: Final = "ScheduleMissed"
+    RUN_REPLACED: Final = "RunReplaced"
+    HISTORY_TRIMMED: Final = "HistoryTrimmed"
 
 
 class Recovery(enum.StrEnum):
@@ -80,6 +93,8 @@ class Site(enum.StrEnum):
 
     PHASE = "Ready/Succeeded/Failed"
     """The three conditions that follow ``status.phase``; they always share one reason."""
+    READY = "Ready (SuperviselyCronTask)"
+    """A SuperviselyCronTask's one condition: whether its ticks make runs."""
     SYNCED = "Synced"
     LAST_ERROR = "lastError"
     EVENT = "Event"
@@ -109,7 +124,7 @@ class ReasonInfo:
     @property
     def in_conditions(self) -> bool:
         """A condition can carry it, so the Argo CD health check can see it."""
-        return bool(self.sites & {Site.PHASE, Site.SYNCED})
+        return bool(self.sites & {Site.PHASE, Site.SYNCED, Site.READY})
 
     @property
     def heals(self) -> bool:
@@ -127,6 +142,8 @@ _NOT_SYNCED: Final = frozenset({Site.SYNCED, Site.EVENT})
 """``StatusDraft.not_synced`` sets Synced=False and posts a Warning when the outage begins."""
 _CLIENT: Final = frozenset({Site.SYNCED, Site.LAST_ERROR, Site.EVENT})
 """A client error: Synced when a call fails, lastError too when it refused a start."""
+_CRON: Final = frozenset({Site.READY, Site.EVENT})
+"""A SuperviselyCronTask's Ready condition."""
 
 _DECLARED = (
     ReasonInfo(Reason.STARTING, ITSELF, frozenset({Site.PHASE}), "a task is being started"),
@@ -153,7 +170,7 @@ _DECLARED = (
     ReasonInfo(
         Reason.SUSPENDED,
         PERSON,
-        _PHASE,
+        _PHASE | {Site.READY},
         "`spec.suspend` is true: no task runs until somebody sets it false",
     ),
     ReasonInfo(
@@ -325,7 +342,7 @@ _DECLARED = (
     ReasonInfo(
         Reason.INVALID_SPEC,
         PERSON,
-        _NOT_SYNCED,
+        _NOT_SYNCED | {Site.READY},
         "the stored spec breaks rules its (older) CRD did not check: upgrade the CRD, fix the spec",
     ),
     ReasonInfo(
@@ -387,6 +404,91 @@ _DECLARED = (
         frozenset({Site.LOG}),
         '`supervisely.com/paused: "true"`: the operator leaves the resource alone '
         "until the annotation goes",
+    ),
+    ReasonInfo(
+        Reason.WAITING_FOR_SOURCE,
+        ITSELF,
+        _PHASE,
+        "a `paramsFrom` source has not succeeded yet (or failed, under `onSourceFailure: Wait`); "
+        "the task starts once it has",
+        retried=True,
+    ),
+    ReasonInfo(
+        Reason.SOURCE_NOT_FOUND,
+        ITSELF,
+        _PHASE,
+        "a `paramsFrom` source does not exist in this namespace; the task starts once it does",
+        retried=True,
+    ),
+    ReasonInfo(
+        Reason.SOURCE_FAILED,
+        PERSON,
+        _PHASE,
+        "a `paramsFrom` source failed under `onSourceFailure: Fail`: fix the source, then edit "
+        "or restart this task",
+    ),
+    ReasonInfo(
+        Reason.SOURCE_OUTPUT_MISSING,
+        PERSON,
+        _PHASE,
+        "a `paramsFrom` source succeeded without publishing the output named: fix the source "
+        "app or the reference",
+    ),
+    ReasonInfo(
+        Reason.SOURCE_ON_ANOTHER_SERVER,
+        PERSON,
+        _PHASE,
+        "a `paramsFrom` source runs on another Supervisely server: use a source of this one",
+    ),
+    ReasonInfo(
+        Reason.REFERENCE_CYCLE,
+        PERSON,
+        _PHASE,
+        "`paramsFrom` references go round in a circle; none of the tasks can start: break it",
+    ),
+    ReasonInfo(
+        Reason.SCHEDULING,
+        ITSELF,
+        _CRON,
+        "SuperviselyCronTask `Ready=True`: each tick of the schedule makes a run",
+    ),
+    ReasonInfo(
+        Reason.SCHEDULED,
+        ITSELF,
+        frozenset({Site.EVENT}),
+        "a SuperviselyCronTask made the run of a tick",
+    ),
+    ReasonInfo(
+        Reason.TRIGGERED,
+        ITSELF,
+        frozenset({Site.EVENT}),
+        "`supervisely.com/trigger-requested-at` (Argo CD's action `trigger`) made a run now",
+    ),
+    ReasonInfo(
+        Reason.SCHEDULE_SKIPPED,
+        ITSELF,
+        frozenset({Site.EVENT}),
+        "a tick made no run: an earlier run still lives (`concurrencyPolicy: Forbid`)",
+    ),
+    ReasonInfo(
+        Reason.SCHEDULE_MISSED,
+        ITSELF,
+        frozenset({Site.EVENT}),
+        "a tick came more than `startingDeadlineSeconds` ago (the operator was down): no run",
+    ),
+    ReasonInfo(
+        Reason.RUN_REPLACED,
+        ITSELF,
+        frozenset({Site.EVENT}),
+        "a tick deleted the run that still lived (`concurrencyPolicy: Replace`), stopping its "
+        "task, before making its own",
+    ),
+    ReasonInfo(
+        Reason.HISTORY_TRIMMED,
+        ITSELF,
+        frozenset({Site.EVENT}),
+        "finished runs beyond `successfulTasksHistoryLimit` / `failedTasksHistoryLimit` were "
+        "deleted",
     ),
 )
 

@@ -300,6 +300,87 @@ class SecretReference(CrdModel):
     """Name of the Secret; it must hold the keys SERVER_ADDRESS and API_TOKEN."""
 
 
+class SourceOutput(enum.StrEnum):
+    """An output of another task that may fill a param: a field of its ``status.outputs``."""
+
+    EXPERIMENT_BEST_CHECKPOINT = "experiment.bestCheckpoint"
+    EXPERIMENT_ARTIFACTS_DIR = "experiment.artifactsDir"
+    EXPERIMENT_MODEL = "experiment.model"
+    EXPERIMENT_METRIC = "experiment.metric"
+    PROJECT_ID = "project.id"
+    LINK_URL = "link.url"
+
+
+class SourceFailurePolicy(enum.StrEnum):
+    """What a task waiting for a source does when the source fails."""
+
+    WAIT = "Wait"
+    FAIL = "Fail"
+
+
+#: A path into params: dot-separated names, e.g. ``model.checkpoint``.
+PARAM_PATH_PATTERN = r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){0,7}"
+
+TaskReferenceName = Annotated[
+    str,
+    Field(min_length=1, max_length=253),
+    FieldRule.full_match(
+        DNS_SUBDOMAIN_PATTERN,
+        "source must be the name of a SuperviselyTask in this namespace: lower-case letters, "
+        "digits, '-' or '.', starting and ending with a letter or digit",
+    ),
+]
+
+ParamPath = Annotated[
+    str,
+    Field(min_length=1, max_length=256),
+    FieldRule.full_match(
+        PARAM_PATH_PATTERN,
+        "path must be a dotted path into params, e.g. model.checkpoint: at most 8 names of "
+        "letters, digits, '_' or '-'",
+    ),
+]
+
+
+class ParamFrom(CrdModel):
+    """One param filled from what another SuperviselyTask of this namespace published, once
+    that task has succeeded. No templating: the value is copied as it is."""
+
+    source: TaskReferenceName
+    """Name of the SuperviselyTask (in this namespace, reaching the same Supervisely server)
+    whose output fills the param."""
+
+    output: SourceOutput
+    """Which output: experiment.bestCheckpoint, experiment.artifactsDir, experiment.model,
+    experiment.metric (with metric), project.id or link.url."""
+
+    metric: str | None = Field(default=None, min_length=1, max_length=128)
+    """The metric's name, for output experiment.metric (e.g. mAP)."""
+
+    path: ParamPath
+    """Where the value goes in params, as a dotted path (e.g. model.checkpoint); the mappings
+    on the way are made as needed."""
+
+    on_source_failure: SourceFailurePolicy = SourceFailurePolicy.WAIT
+    """When the source fails: Wait for a later run of it to succeed, or Fail this task."""
+
+    cross_field_rules = (
+        Rule["ParamFrom"](
+            cel="(self.output == 'experiment.metric') == has(self.metric)",
+            message="metric names the metric of output experiment.metric, and only of it",
+            field_path=".metric",
+            holds=lambda ref: (
+                (ref.output is SourceOutput.EXPERIMENT_METRIC) == (ref.metric is not None)
+            ),
+        ),
+    )
+
+
+def _distinct_param_paths(spec: "SuperviselyTaskSpec") -> bool:
+    paths = [ref.path for ref in spec.params_from or ()]
+    return len(paths) == len(set(paths))
+
+
 def _exactly_one_app(spec: "SuperviselyTaskSpec") -> bool:
     if spec.management_policy is ManagementPolicy.OBSERVE_ONLY:
         return spec.module_id is None or spec.app_slug is None
@@ -380,6 +461,12 @@ class SuperviselyTaskSpec(CrdModel):
 
     kubernetes_settings: Annotated[KubernetesSettings | None, LAUNCH] = None
     """Resource limits of the app's pod on a Kubernetes-backed agent."""
+
+    params_from: Annotated[list[ParamFrom] | None, LAUNCH] = Field(default=None, max_length=16)
+    """Params filled from the outputs of other SuperviselyTasks of this namespace (train, then
+    serve the best checkpoint). The task waits Pending until every source has succeeded; the
+    values are resolved once per generation and recorded in status.paramsFrom, so a later run
+    of a source restarts nothing (an edit or a restart request does)."""
 
     # How to keep it: the operator's own policy.
 
@@ -480,6 +567,15 @@ class SuperviselyTaskSpec(CrdModel):
             ),
             field_path=".usersIds",
             holds=_one_task_per_resource,
+        ),
+        Rule["SuperviselyTaskSpec"](
+            cel=(
+                "!has(self.paramsFrom)"
+                " || self.paramsFrom.all(p, self.paramsFrom.exists_one(q, q.path == p.path))"
+            ),
+            message="paramsFrom fills each path once",
+            field_path=".paramsFrom",
+            holds=_distinct_param_paths,
         ),
         Rule["SuperviselyTaskSpec"](
             cel="!has(self.isBranch) || !self.isBranch || has(self.appVersion)",

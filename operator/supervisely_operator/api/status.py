@@ -6,6 +6,7 @@ that the schema does not know (kopf's "Patching failed with inconsistencies").
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
@@ -208,6 +209,35 @@ class TaskOutputs(CrdModel):
     """A message the app reported as its result (the SDK's set_output_text)."""
 
 
+class ResolvedParam(CrdModel):
+    """One param filled from another task's output: what was copied, and from which run."""
+
+    path: str = Field(max_length=256)
+    """Where the value went in params."""
+
+    value: Any = Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    """The value copied (a path, a name, a number)."""
+
+    source: str = Field(max_length=253)
+    """Name of the SuperviselyTask it came from."""
+
+    source_uid: str = Field(max_length=128)
+    """uid of that SuperviselyTask (a task of the same name made again is another source)."""
+
+    source_task_id: int | None = None
+    """The source's Supervisely task that published the value."""
+
+
+class ParamsResolution(CrdModel):
+    """The values of spec.paramsFrom, resolved once for one generation of the spec."""
+
+    generation: int = Field(ge=0)
+    """metadata.generation they were resolved for; an edit resolves them again."""
+
+    values: list[ResolvedParam] = Field(default_factory=list, max_length=16)
+    """One per entry of spec.paramsFrom."""
+
+
 class SuperviselyTaskStatus(CrdModel):
     """What the operator last observed of the task on Supervisely."""
 
@@ -241,9 +271,9 @@ class SuperviselyTaskStatus(CrdModel):
     """When the current task ended."""
 
     launch_hash: str | None = Field(default=None, max_length=64)
-    """Hash of the spec fields the current task was started from. When they change, the
-    operator replaces the task; policy fields (restartPolicy, backoff, suspend, deadlines,
-    deletionPolicy, credentialsSecretRef) do not count."""
+    """Hash of the launch fields of the spec the current task was started from. When they
+    change, the operator replaces the task; policy fields do not count (each spec field's
+    description says which it is)."""
 
     start_request: StartRequest | None = None
     """Set while a start is in flight; cleared once its task id is recorded."""
@@ -272,6 +302,9 @@ class SuperviselyTaskStatus(CrdModel):
     )
     """Current conditions: Ready (the task runs), Succeeded, Failed, and Synced (whether the
     operator could talk to Supervisely, and if not, why)."""
+
+    params_from: ParamsResolution | None = None
+    """The values spec.paramsFrom filled in, and the runs of the sources they came from."""
 
     outputs: TaskOutputs | None = None
     """What the current (or last) task published as its result: a project, a Team Files link,

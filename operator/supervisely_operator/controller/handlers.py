@@ -17,8 +17,13 @@ from typing import Any
 
 import kopf
 
-from supervisely_operator.api import SecretReference
-from supervisely_operator.api.resource import REFRESH_ANNOTATION, RESTART_ANNOTATION, is_paused
+from supervisely_operator.api.resource import (
+    CRON_KIND,
+    REFRESH_ANNOTATION,
+    RESTART_ANNOTATION,
+    is_paused,
+)
+from supervisely_operator.controller.directory import Directory, Entry, Key, index_entries
 from supervisely_operator.controller.loop import (
     LiveBody,
     ReadBack,
@@ -28,20 +33,15 @@ from supervisely_operator.controller.loop import (
 )
 from supervisely_operator.controller.reconciler import Logger
 from supervisely_operator.controller.registry import RESOURCE, registry
+from supervisely_operator.controller.wakeups import Wakeups
 from supervisely_operator.reconcile.situation import ResourceRef
-from supervisely_operator.remote import RecordedTask, RemoteProvider
+from supervisely_operator.remote import RemoteProvider
 
 
 @kopf.index(*RESOURCE, registry=registry)
-async def recorded_tasks(body: kopf.Body, **_: Any) -> dict[int, RecordedTask] | None:
-    """Every resource's recorded task, for ownership (kopf fills the index before any other
-    handler runs, and updates it before the handlers of each event)."""
-    task_id = (body.get("status") or {}).get("taskId")
-    if task_id is None:
-        return None
-    secret = (body.get("spec") or {}).get("credentialsSecretRef")
-    credentials = SecretReference.model_validate(secret) if secret else None
-    return {task_id: RecordedTask(resource=_ref(body), credentials=credentials)}
+async def directory(body: kopf.Body, **_: Any) -> dict[Key, Entry]:
+    """Every SuperviselyTask, filed for ownership, paramsFrom and cron runs (``Directory``)."""
+    return index_entries(body)
 
 
 @kopf.daemon(*RESOURCE, registry=registry, cancellation_timeout=60, backoff=10)
@@ -80,11 +80,25 @@ async def wake_on_change(body: kopf.Body, memo: kopf.Memo, type: str | None, **_
     ref = _ref(body)
     remotes: RemoteProvider = memo.remotes
     remotes.resource_changed(ref.uid)  # a resource waiting for this one to let go looks again
+    wake_dependents(memo, body)
     if type == "DELETED":  # gone, whether or not our finalizer saw it go
         _forget(memo, ref)
         return
     if wants_a_pass(body, paused=bool(memo.get("paused"))):
         wakeup_of(memo).set()
+
+
+def wake_dependents(memo: kopf.Memo, body: Mapping[str, Any]) -> None:
+    """The tasks that take params from this one, and the cron task that made it, look again:
+    a change here may be what they wait for (a source that succeeded, a run that ended)."""
+    directory: Directory = memo.directory
+    wakeups: Wakeups = memo.wakeups
+    metadata = body["metadata"]
+    for consumer in directory.consumers(metadata["namespace"], metadata["name"]):
+        wakeups.wake(consumer.uid)
+    for owner in metadata.get("ownerReferences") or ():
+        if owner.get("controller") and owner.get("kind") == CRON_KIND:
+            wakeups.wake(owner.get("uid", ""))
 
 
 def wants_a_pass(body: Mapping[str, Any], *, paused: bool) -> bool:
@@ -110,6 +124,7 @@ def _forget(memo: kopf.Memo, ref: ResourceRef) -> None:
     """The object is gone: its remote lets go of everything, its phase is counted no more."""
     remote_of(memo, ref).release()
     memo.reconciler.forget(ref)
+    memo.wakeups.forget(ref.uid)
 
 
 def _ref(body: Mapping[str, Any]) -> ResourceRef:

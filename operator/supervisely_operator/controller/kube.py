@@ -23,8 +23,9 @@ import urllib3
 from supervisely_operator.api import resource
 
 RBAC_VERBS: Final = {
-    (resource.GROUP, resource.PLURAL): frozenset({"get", "delete"}),
+    (resource.GROUP, resource.PLURAL): frozenset({"get", "delete", "create"}),
     (resource.GROUP, f"{resource.PLURAL}/status"): frozenset({"patch"}),
+    (resource.GROUP, f"{resource.CRON_PLURAL}/status"): frozenset({"patch"}),
     ("", "secrets"): frozenset({"get"}),
 }
 """What this module calls, as (API group, resource) -> verbs, for the chart's RBAC check."""
@@ -144,6 +145,21 @@ class KubeApi:
         )
         return result
 
+    async def patch_cron_status(
+        self, *, namespace: str, name: str, resource_version: str, status: Mapping[str, Any]
+    ) -> None:
+        """The same for a SuperviselyCronTask."""
+        body = {"metadata": {"resourceVersion": resource_version}, "status": status}
+        await self._call(
+            self._custom.patch_namespaced_custom_object_status,
+            group=resource.GROUP,
+            version=resource.VERSION,
+            plural=resource.CRON_PLURAL,
+            namespace=namespace,
+            name=name,
+            body=body,
+        )
+
     async def get(self, *, namespace: str, name: str) -> dict[str, Any]:
         """The object as it is now."""
         result: dict[str, Any] = await self._call(
@@ -156,8 +172,24 @@ class KubeApi:
         )
         return result
 
+    async def create(self, *, namespace: str, body: Mapping[str, Any]) -> bool:
+        """Create a SuperviselyTask; False when one of its name exists already (the create of a
+        run is idempotent by its name)."""
+        try:
+            await self._call(
+                self._custom.create_namespaced_custom_object,
+                group=resource.GROUP,
+                version=resource.VERSION,
+                plural=resource.PLURAL,
+                namespace=namespace,
+                body=dict(body),
+            )
+        except StaleObject:  # 409: AlreadyExists
+            return False
+        return True
+
     async def delete(self, *, namespace: str, name: str, uid: str) -> None:
-        """Delete the object, but only the incarnation with this uid."""
+        """Delete a SuperviselyTask, but only the incarnation with this uid."""
         options = kubernetes.client.V1DeleteOptions(
             preconditions=kubernetes.client.V1Preconditions(uid=uid)
         )

@@ -71,6 +71,23 @@ def remote_of(memo: kopf.Memo, ref: ResourceRef) -> TaskRemote:
     return remote
 
 
+async def daemon_sleep(stopped: kopf.DaemonStopped, wakeup: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less if woken or stopped.
+
+    The time limit is ours, not ``stopped.wait(seconds)``'s: kopf runs that wait in a helper
+    task that ends in TimeoutError, and at exit kopf re-raises the outcome of every task still
+    alive when it stopped its own; a daemon asleep then (kopf may respawn one for a late watch
+    event) made the whole operator exit with that TimeoutError.
+    """
+    waiters = {asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(wakeup.wait())}
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+
+
 def next_pass_in(result: PassResult | None) -> float:
     """Seconds until the next pass. Right after an action, at once: that pass registers what
     the action changed with the poller, which then wakes the resource when the task moves."""
@@ -128,20 +145,7 @@ class LiveBody:
         return False  # kopf stops the daemon when the deletion begins
 
     async def sleep(self, wakeup: asyncio.Event, seconds: float) -> None:
-        """The time limit is ours, not ``stopped.wait(seconds)``'s: kopf runs that wait in a
-        helper task that ends in TimeoutError, and at exit kopf re-raises the outcome of every
-        task still alive when it stopped its own; a daemon asleep then (kopf may respawn one
-        for a late watch event) made the whole operator exit with that TimeoutError."""
-        waiters = {
-            asyncio.ensure_future(self._stopped.wait()),
-            asyncio.ensure_future(wakeup.wait()),
-        }
-        try:
-            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
+        await daemon_sleep(self._stopped, wakeup, seconds)
 
 
 class ReadBack:
@@ -197,6 +201,7 @@ class ResourceLoop:
         self._remote = remote_of(memo, ref)
         self._reconciler: Reconciler = memo.reconciler
         self._metrics: OperatorMetrics = memo.metrics
+        memo.wakeups.register(ref.uid, wakeup_of(memo))
 
     async def run(self, source: ObjectSource) -> None:
         """Pass until ``source`` is done with the object, or the object is gone."""

@@ -28,6 +28,11 @@ def _kopf_rules(*, clusterwide: bool, peering: bool) -> list[Rule]:
     rules = [
         # Watching the resource, adding/removing the finalizer, progress annotations.
         Rule(resource.GROUP, resource.PLURAL, frozenset({"list", "watch", "patch"})),
+        # Watching the cron tasks (a daemon each; kopf patches nothing of theirs but may).
+        Rule(resource.GROUP, resource.CRON_PLURAL, frozenset({"list", "watch", "patch"})),
+        # Not a call: a run's ownerReference blocks its cron task's deletion until it is gone,
+        # which a real API server allows only to whom may set the cron task's finalizers.
+        Rule(resource.GROUP, f"{resource.CRON_PLURAL}/finalizers", frozenset({"update"})),
         # kopf.event() posts core v1 Events.
         Rule("", "events", frozenset({"create"})),
     ]

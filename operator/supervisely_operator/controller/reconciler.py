@@ -14,14 +14,14 @@ acted on) into one value, then carries the plan out. Everything remote goes thro
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from supervisely_operator.api import SuperviselyTaskSpec, SuperviselyTaskStatus
+from supervisely_operator.api import SecretReference, SuperviselyTaskSpec, SuperviselyTaskStatus
 from supervisely_operator.api.resource import (
     REFRESH_ANNOTATION,
     RESTART_ANNOTATION,
@@ -42,6 +42,7 @@ from supervisely_operator.reconcile.situation import (
     Plan,
     ResourceRef,
     Situation,
+    Source,
     StartOutcome,
     StartTask,
     StopTask,
@@ -66,6 +67,16 @@ def describe_invalid_spec(error: ValidationError) -> str:
         f"(upgrade the CRD): {problems}. Nothing is done until the spec is fixed"
     )
     return message[:LAST_ERROR_MESSAGE_LIMIT]
+
+
+class SourceDirectory(Protocol):
+    """Where a pass finds the tasks paramsFrom names (the watch's index in production)."""
+
+    def sources(
+        self, namespace: str, names: Iterable[str]
+    ) -> tuple[dict[str, Source | None], dict[str, SecretReference | None]]:
+        """The tasks ``names`` reach (their sources too), and the credentials of ``names``."""
+        ...
 
 
 class EventPoster(Protocol):
@@ -195,9 +206,11 @@ class Reconciler:
         finalizer: str,
         post_event: EventPoster,
         metrics: OperatorMetrics,
+        directory: SourceDirectory | None = None,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._kube = kube
+        self._directory = directory
         self._timing = timing
         self._finalizer = finalizer
         self._post_event = post_event
@@ -256,11 +269,18 @@ class Reconciler:
             return BrokenSpec(
                 status=status, generation=generation, now=self._now(), message=message
             )
+        sources: Mapping[str, Source | None] = {}
+        credentials: Mapping[str, SecretReference | None] | None = None
+        refs = snapshot.spec.params_from
+        if refs and self._directory is not None:
+            names = [ref.source for ref in refs]
+            sources, credentials = self._directory.sources(snapshot.resource.namespace, names)
         observation = await remote.observe(
             spec=snapshot.spec,
             status=status,
             refresh_requested=snapshot.refresh_requested,
             deleting=deleting,
+            sources=credentials,
         )
         return Situation(
             resource=snapshot.resource,
@@ -274,6 +294,7 @@ class Reconciler:
             deleting=deleting,
             protected=self._finalizer in snapshot.finalizers,
             timing=self._timing,
+            sources=sources,
         )
 
     def forget(self, resource: ResourceRef) -> None:
@@ -291,7 +312,7 @@ class Reconciler:
         """Run the action; what it did, for the next pass to record."""
         if isinstance(action, StartTask):
             assert snapshot.spec is not None, "a broken spec is never started"
-            return await remote.start(snapshot.spec, marker=action.marker)
+            return await remote.start(snapshot.spec, marker=action.marker, params=action.params)
         if isinstance(action, StopTask):
             return await remote.stop(action.task_id)
         resource = snapshot.resource

@@ -6,11 +6,11 @@ from typing import Any
 
 import kopf
 
-from supervisely_operator.controller import handlers, startup
+from supervisely_operator.controller import cron, handlers, startup
 from supervisely_operator.controller.registry import registry
 from supervisely_operator.controller.settings import OperatorSettings
 
-HANDLER_MODULES = (startup, handlers)
+HANDLER_MODULES = (startup, handlers, cron)
 """The modules whose handlers are on ``registry``: imported for that, named so it shows."""
 
 

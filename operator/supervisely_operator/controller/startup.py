@@ -14,14 +14,17 @@ import kopf
 
 from supervisely_operator.api import resource
 from supervisely_operator.controller.credentials import ClientPool, Credentials
+from supervisely_operator.controller.cron import CronReconciler
+from supervisely_operator.controller.directory import Directory
 from supervisely_operator.controller.kube import KubeApi, load_kube_config
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import Reconciler, utc_now
 from supervisely_operator.controller.registry import registry
 from supervisely_operator.controller.settings import OperatorSettings
 from supervisely_operator.controller.storage import NoDiffBase
+from supervisely_operator.controller.wakeups import Wakeups
 from supervisely_operator.reconcile.situation import Event
-from supervisely_operator.remote import RecordedTasks, RemoteHub, RemoteProvider
+from supervisely_operator.remote import RemoteHub, RemoteProvider
 
 FINALIZER: Final = f"{resource.GROUP}/stop-task"
 ANNOTATIONS_PREFIX: Final = resource.GROUP
@@ -70,9 +73,9 @@ def log_in(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.startup(registry=registry)
 async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
     """Read the settings, make the shared clients, tune kopf."""
-    # kopf hands every handler its indices by name: every resource's recorded task
-    # (``handlers.recorded_tasks``), which ownership reads.
-    recorded: RecordedTasks = kwargs["recorded_tasks"]
+    # kopf hands every handler its indices by name: every SuperviselyTask filed for ownership,
+    # paramsFrom and cron runs (``handlers.directory``).
+    directory = Directory(kwargs["directory"])
     config: OperatorSettings = memo.get("config") or OperatorSettings()
     configure_kopf(settings, config)
     metrics = OperatorMetrics()
@@ -95,10 +98,12 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: A
         lookup_ttl=config.lookup_cache_seconds,
         start_deadline=config.request_timeout,
         log_tail_lines=config.log_tail_lines,
-        recorded=recorded,
+        recorded=directory.recorded_tasks(),
         now=utc_now,
     )
     memo.metrics = metrics
+    memo.directory = directory
+    memo.wakeups = Wakeups()
     memo.kube = kube
     memo.clients = clients
     memo.remotes = remotes
@@ -108,7 +113,9 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: A
         finalizer=FINALIZER,
         post_event=post_event,
         metrics=metrics,
+        directory=directory,
     )
+    memo.cron_reconciler = CronReconciler(kube=kube, directory=directory, post_event=post_event)
     memo.passes = asyncio.Semaphore(config.max_concurrent_passes)
     memo.transition_recheck = config.timing().transition_recheck
 

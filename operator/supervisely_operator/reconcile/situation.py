@@ -9,10 +9,17 @@ decision is a function from one value to another.
 """
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from supervisely_operator.api import SuperviselyTaskSpec, SuperviselyTaskStatus, TaskOutputs
+from supervisely_operator.api import (
+    SuperviselyTaskSpec,
+    SuperviselyTaskStatus,
+    TaskOutputs,
+    TaskPhase,
+)
 
 
 class RemoteStatus(enum.StrEnum):
@@ -60,6 +67,18 @@ class RemoteTask:
     """The workspace the task lives in (for a task adopted by id: maybe not the spec's)."""
     marker_owner: str | None = None
     """Uid of the resource whose start marker the task's description ends with, if any."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A SuperviselyTask another one takes params from (spec.paramsFrom), as its status shows."""
+
+    resource: ResourceRef
+    phase: TaskPhase | None
+    task_id: int | None
+    outputs: TaskOutputs | None
+    takes_from: tuple[str, ...] = ()
+    """The sources its own paramsFrom names (to find circles)."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +145,8 @@ class Observation:
     log_tail: tuple[str, ...] | None = None
     """The last log lines of the resource's task that just ended in failure, when the status
     has no verdict on it yet (for lastError and the failure rules); None: not read."""
+    foreign_sources: frozenset[str] = frozenset()
+    """paramsFrom sources whose credentials reach another Supervisely server."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,6 +189,8 @@ class Situation:
     """The value of the resource's restart-requested-at annotation, if any."""
     refresh_requested: str | None = None
     """The value of the resource's refresh-requested-at annotation, if any."""
+    sources: Mapping[str, "Source | None"] = field(default_factory=dict)
+    """The tasks spec.paramsFrom reaches, by name (their own sources too); None: no such task."""
 
 
 @dataclass(frozen=True)
@@ -232,9 +255,11 @@ Given = Situation | ActionTaken | BrokenSpec
 
 @dataclass(frozen=True)
 class StartTask:
-    """Start a task from the spec; the marker goes into its description."""
+    """Start a task from the spec with these params (spec.params, with what paramsFrom filled
+    in); the marker goes into its description."""
 
     marker: str
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

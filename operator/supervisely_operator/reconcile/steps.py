@@ -10,14 +10,17 @@ from typing import Any
 
 from supervisely_operator.api import (
     ManagementPolicy,
+    ParamsResolution,
     StartRequest,
     SuperviselyTaskStatus,
     TaskPhase,
 )
+from supervisely_operator.api.reasons import REASONS
 from supervisely_operator.api.status import PREVIOUS_TASK_IDS_LIMIT
 from supervisely_operator.reconcile.conditions import Reason
 from supervisely_operator.reconcile.draft import StatusDraft
 from supervisely_operator.reconcile.launch import launch_hash, start_marker
+from supervisely_operator.reconcile.params import Unresolved, resolve, with_values
 from supervisely_operator.reconcile.situation import (
     DeleteResource,
     EventType,
@@ -100,8 +103,15 @@ def retire_current_task(draft: Draft) -> None:
 
 
 def start(draft: Draft, *, reason: str, restarts: int) -> Plan:
-    """Record the start request, then ask for the start: the mark lands before the call."""
+    """Record the start request, then ask for the start: the mark lands before the call.
+
+    A spec with paramsFrom starts only once its sources have succeeded: until then the plan
+    waits (or fails, as ``onSourceFailure`` says) instead of starting.
+    """
     situation = draft.situation
+    params = _launch_params(draft, restart=reason == Reason.RESTART_REQUESTED)
+    if isinstance(params, Plan):
+        return params
     marker = start_marker(situation.resource, at=situation.now)
     previous = draft.status.task_id
     retire_current_task(draft)
@@ -126,8 +136,42 @@ def start(draft: Draft, *, reason: str, restarts: int) -> Plan:
     # A first start is told by its outcome (Started or StartFailed) a moment later.
     draft.enter(TaskPhase.PENDING, reason, message, announce=reason != Reason.STARTING)
     return draft.plan(
-        requeue_after=situation.timing.transition_recheck, action=StartTask(marker=marker)
+        requeue_after=situation.timing.transition_recheck,
+        action=StartTask(marker=marker, params=params),
     )
+
+
+def _launch_params(draft: Draft, *, restart: bool) -> dict[str, Any] | Plan:
+    """The params to start with: spec.params, with what paramsFrom fills in. Values resolved
+    for this generation are used again (a restart after an error runs what ran before); an
+    edit or a restart request resolves them afresh. A plan instead while they cannot be had."""
+    situation = draft.situation
+    spec = situation.spec
+    if not spec.params_from:
+        return dict(spec.params)
+    recorded = draft.status.params_from
+    if recorded is not None and recorded.generation == situation.generation and not restart:
+        return with_values(spec.params, recorded.values)
+    found = resolve(
+        spec.params_from,
+        consumer=situation.resource.name,
+        sources=situation.sources,
+        foreign=situation.observation.foreign_sources,
+    )
+    if isinstance(found, Unresolved):
+        if found.fails:
+            # Kept until an edit or a restart request: a later run of the source changes nothing.
+            draft.update(launch_hash=launch_hash(spec), finished_at=situation.now)
+            draft.enter(TaskPhase.FAILED, found.reason, found.message, warn=True)
+            return draft.plan(requeue_after=None)
+        draft.enter(
+            TaskPhase.PENDING, found.reason, found.message, warn=not REASONS[found.reason].heals
+        )
+        return draft.plan(requeue_after=poll_interval(situation))  # a source's change wakes it
+    draft.update(
+        params_from=ParamsResolution(generation=situation.generation, values=list(found.values))
+    )
+    return with_values(spec.params, found.values)
 
 
 def expire_when_due(draft: Draft) -> Plan:

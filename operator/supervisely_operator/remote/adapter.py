@@ -9,8 +9,9 @@ that resource's own remote (``remote/resource.py``).
 
 import asyncio
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime
+from typing import Any
 
 from supervisely_operator.api import SuperviselyTaskSpec
 from supervisely_operator.reconcile.situation import (
@@ -94,7 +95,12 @@ class SuperviselyRemote:
             poller.untrack(key)
 
     async def start(
-        self, spec: SuperviselyTaskSpec, *, resource: ResourceRef, marker: str
+        self,
+        spec: SuperviselyTaskSpec,
+        *,
+        resource: ResourceRef,
+        marker: str,
+        params: Mapping[str, Any] | None = None,
     ) -> StartOutcome:
         """Resolve the app, check the agent, start the task (lookups shared between resources)."""
         try:
@@ -111,7 +117,11 @@ class SuperviselyRemote:
                 if agent.status is not AgentStatus.RUNNING:
                     return agent_not_running(spec.agent_id, agent.raw_status)
             request = build_start_request(
-                spec, resource=resource, marker=marker, module_id=module_id
+                spec,
+                resource=resource,
+                marker=marker,
+                module_id=module_id,
+                params=spec.params if params is None else params,
             )
             try:
                 started_id = await self._start_within_deadline(request)

@@ -99,11 +99,11 @@ class Ownership:
             other = recorded.resource
             if other.uid == claimant.resource.uid:
                 continue
-            if await self._same_server(server, other.namespace, recorded.credentials):
+            if await self.same_server(server, other.namespace, recorded.credentials):
                 return other
         return None
 
-    async def _same_server(
+    async def same_server(
         self, server: str, namespace: str, credentials: SecretReference | None
     ) -> bool:
         """Whether another resource's credentials reach ``server``; when they cannot be read,

@@ -6,9 +6,9 @@ workspace's poller tracks it, when it last started or stopped something, and its
 ownership. ``release`` lets go of all of it at once.
 """
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from supervisely_operator.api import SecretReference, SuperviselyTaskSpec, SuperviselyTaskStatus
 from supervisely_operator.reconcile.situation import (
@@ -74,9 +74,11 @@ class ResourceRemote:
         status: SuperviselyTaskStatus,
         refresh_requested: str | None,
         deleting: bool,
+        sources: Mapping[str, SecretReference | None] | None = None,
     ) -> Observation:
-        """The resource's task, its strays, whose task it asks to adopt and, when the decision
-        must judge a failure, its log tail: one value, from the shared lists and caches."""
+        """The resource's task, its strays, whose task it asks to adopt, which paramsFrom
+        sources reach another server and, when the decision must judge a failure, its log
+        tail: one value, from the shared lists and caches."""
         try:
             served = await self._hub.served_by(
                 self.resource, secret_ref=spec.credentials_secret_ref, deleting=deleting
@@ -105,13 +107,30 @@ class ResourceRemote:
         tail = None
         if tail_of is not None and self._hub.log_tail_lines > 0:
             tail = await served.log_tail(tail_of, lines=self._hub.log_tail_lines)
-        return Observation(task=sighting, strays=strays, owner=owner, log_tail=tail)
+        foreign = await self._foreign(served.client.server, sources or {})
+        return Observation(
+            task=sighting, strays=strays, owner=owner, log_tail=tail, foreign_sources=foreign
+        )
 
-    async def start(self, spec: SuperviselyTaskSpec, *, marker: str) -> StartOutcome:
+    async def _foreign(
+        self, server: str, sources: Mapping[str, SecretReference | None]
+    ) -> frozenset[str]:
+        namespace = self.resource.namespace
+        return frozenset(
+            [
+                name
+                for name, credentials in sources.items()
+                if not await self._hub.ownership.same_server(server, namespace, credentials)
+            ]
+        )
+
+    async def start(
+        self, spec: SuperviselyTaskSpec, *, marker: str, params: Mapping[str, Any]
+    ) -> StartOutcome:
         """Start a task through the client the last observation used."""
         served = self._serving()
         try:
-            return await served.start(spec, resource=self.resource, marker=marker)
+            return await served.start(spec, resource=self.resource, marker=marker, params=params)
         finally:
             self._acted_at = self._hub.now()
 

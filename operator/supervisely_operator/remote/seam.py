@@ -8,7 +8,7 @@ and releases, and hands back values of the pure core. Tests of the shell need th
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from supervisely_operator.api import SecretReference, SuperviselyTaskSpec, SuperviselyTaskStatus
 from supervisely_operator.reconcile.situation import (
@@ -39,17 +39,21 @@ class TaskRemote(Protocol):
         status: SuperviselyTaskStatus,
         refresh_requested: str | None,
         deleting: bool,
+        sources: Mapping[str, SecretReference | None] | None = None,
     ) -> Observation:
         """What exists remotely for the resource, all of it in one value; changes nothing.
 
         ``deleting``: the resource is being deleted, so credentials last read from a Secret
-        that is gone since may still be used to stop its task.
+        that is gone since may still be used to stop its task. ``sources``: the credentials of
+        the tasks its paramsFrom names, to tell which reach another server.
         """
         ...
 
-    async def start(self, spec: SuperviselyTaskSpec, *, marker: str) -> StartOutcome:
-        """Start a task from the spec (credentials as the last observation found them); the
-        marker goes into its description."""
+    async def start(
+        self, spec: SuperviselyTaskSpec, *, marker: str, params: Mapping[str, Any]
+    ) -> StartOutcome:
+        """Start a task from the spec with these params (credentials as the last observation
+        found them); the marker goes into its description."""
         ...
 
     async def stop(self, task_id: int) -> CallFailed | None:

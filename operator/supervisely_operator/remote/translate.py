@@ -5,6 +5,9 @@ the decision's :class:`RemoteTask`, and a client error becomes an outcome the de
 Which failures a retry can cure is not decided here: the one list of reasons says it.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from supervisely_operator.api import SuperviselyTaskSpec
 from supervisely_operator.api.reasons import REASONS
 from supervisely_operator.reconcile.conditions import Reason
@@ -38,9 +41,15 @@ from supervisely_operator.supervisely import (
 
 
 def build_start_request(
-    spec: SuperviselyTaskSpec, *, resource: ResourceRef, marker: str, module_id: int
+    spec: SuperviselyTaskSpec,
+    *,
+    resource: ResourceRef,
+    marker: str,
+    module_id: int,
+    params: Mapping[str, Any],
 ) -> StartTaskRequest:
-    """The ``tasks.run.app`` request for a spec, as the SDK's ``TaskApi.start`` would send it."""
+    """The ``tasks.run.app`` request for a spec, as the SDK's ``TaskApi.start`` would send it;
+    ``params`` are the spec's with what paramsFrom filled in."""
     kubernetes = None
     if spec.kubernetes_settings is not None:
         kubernetes = KubernetesSettings.model_validate(spec.kubernetes_settings.to_wire())
@@ -50,7 +59,7 @@ def build_start_request(
         agent_id=AgentId(spec.agent_id) if spec.agent_id is not None else None,
         task_name=task_name(spec, resource),
         description=describe_with_marker(spec.description, marker),
-        params=spec.params,
+        params=dict(params),
         log_level=spec.log_level.value,
         users_ids=tuple(UserId(user) for user in spec.users_ids),
         app_version=spec.app_version or "",

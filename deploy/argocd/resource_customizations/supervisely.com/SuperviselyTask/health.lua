@@ -48,6 +48,8 @@ local selfHealingReasons = {
   RestartRequested = true,
   Restarting = true,
   Running = true,
+  Scheduling = true,
+  SourceNotFound = true,
   SpecChanged = true,
   StartDeadlineExceeded = true,
   StartOutcomeUnknown = true,
@@ -59,6 +61,7 @@ local selfHealingReasons = {
   TaskLost = true,
   TaskNotFound = true,
   Unavailable = true,
+  WaitingForSource = true,
 }
 -- self-healing-reasons:end
 

@@ -1,0 +1,159 @@
+"""kopf wiring for SuperviselyCronTask: a daemon per cron task that sleeps until its next tick.
+
+A pass reads the cron task and its runs (from the watch's index), asks the pure decision
+(``reconcile.cron``), makes and deletes runs, then writes the status. The runs are made before
+the status says so: a run is named after its tick, so a crash in between finds it made (the
+create answers "exists") and the runs themselves tell the next pass which ticks are done.
+
+The daemon wakes for its next tick, for an edit or a trigger of the cron task, and when one of
+its runs changes (through the registry of wake-ups); the local API server has no garbage
+collector, so a deleted cron task's runs are deleted here too (a real cluster's collector does
+the same through their ownerReferences).
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+import kopf
+from pydantic import ValidationError
+
+from supervisely_operator.api import resource
+from supervisely_operator.api.cron import SuperviselyCronTaskSpec, SuperviselyCronTaskStatus
+from supervisely_operator.controller.directory import Directory
+from supervisely_operator.controller.kube import KubeApi, KubeRefused, ObjectGone, StaleObject
+from supervisely_operator.controller.loop import daemon_sleep
+from supervisely_operator.controller.merge_patch import merge_patch
+from supervisely_operator.controller.reconciler import (
+    EventPoster,
+    Logger,
+    describe_invalid_spec,
+    utc_now,
+)
+from supervisely_operator.controller.registry import CRON_RESOURCE, registry
+from supervisely_operator.controller.wakeups import Wakeups
+from supervisely_operator.reconcile.cron import CronPlan, CronSituation, plan_cron, run_object
+from supervisely_operator.reconcile.situation import ResourceRef
+
+RETRY_DELAY: Final = 2.0
+"""Seconds before a pass is tried again after a conflict or a refused call."""
+IDLE_RECHECK: Final = 3600.0
+"""A cron task waiting for nothing (suspended, or a broken spec) is looked at this often."""
+
+
+class CronReconciler:
+    """Runs a cron task's passes; holds the shared clients, no per-object state."""
+
+    def __init__(
+        self,
+        *,
+        kube: KubeApi,
+        directory: Directory,
+        post_event: EventPoster,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._kube = kube
+        self._directory = directory
+        self._post_event = post_event
+        self._now = now
+
+    async def run_pass(self, obj: Mapping[str, Any], *, logger: Logger) -> CronPlan:
+        """One pass: decide, make and delete runs, write the status. Raises ``StaleObject``
+        when the cron task changed meanwhile (the runs made stand: they are facts)."""
+        metadata = obj["metadata"]
+        cron = ResourceRef(
+            namespace=metadata["namespace"], name=metadata["name"], uid=metadata["uid"]
+        )
+        spec, broken = None, None
+        try:
+            spec = SuperviselyCronTaskSpec.model_validate(obj["spec"])
+        except ValidationError as error:
+            broken = describe_invalid_spec(error)
+        status = SuperviselyCronTaskStatus.model_validate(obj.get("status") or {})
+        annotations = metadata.get("annotations") or {}
+        plan = plan_cron(
+            CronSituation(
+                cron=cron,
+                generation=metadata.get("generation", 0),
+                created_at=datetime.fromisoformat(metadata["creationTimestamp"]),
+                spec=spec,
+                status=status,
+                runs=self._directory.runs(cron.uid),
+                now=self._now(),
+                trigger_requested=annotations.get(resource.TRIGGER_ANNOTATION),
+                broken_spec=broken,
+            )
+        )
+        if plan.make is not None:
+            assert spec is not None, "a broken spec makes no run"
+            made = await self._kube.create(
+                namespace=cron.namespace, body=run_object(cron, spec, plan.make)
+            )
+            if not made:
+                logger.debug("Run %s exists already", plan.make.name)
+        for run in plan.delete:
+            await self._kube.delete(namespace=cron.namespace, name=run.name, uid=run.uid)
+        if plan.status != status:
+            await self._kube.patch_cron_status(
+                namespace=cron.namespace,
+                name=cron.name,
+                resource_version=metadata["resourceVersion"],
+                status=merge_patch(status.to_wire(), plan.status.to_wire()),
+            )
+        for event in plan.events:
+            level = logging.WARNING if event.type == "Warning" else logging.INFO
+            logger.log(level, "%s: %s", event.reason, event.message)
+            self._post_event(obj, event)
+        return plan
+
+
+@kopf.daemon(*CRON_RESOURCE, registry=registry, cancellation_timeout=10, backoff=10)
+async def keep_on_schedule(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    stopped: kopf.DaemonStopped,
+    logger: Logger,
+    **_: Any,
+) -> None:
+    """Run passes for one cron task until it is deleted, sleeping until its next tick."""
+    wakeup = asyncio.Event()
+    uid = body.metadata["uid"]
+    wakeups: Wakeups = memo.wakeups
+    wakeups.register(uid, wakeup)
+    reconciler: CronReconciler = memo.cron_reconciler
+    try:
+        while not stopped:
+            wakeup.clear()
+            try:
+                plan = await reconciler.run_pass(body, logger=logger)
+            except (StaleObject, KubeRefused):
+                delay = RETRY_DELAY
+            except ObjectGone:
+                return
+            else:
+                delay = IDLE_RECHECK if plan.requeue_after is None else plan.requeue_after
+            await daemon_sleep(stopped, wakeup, delay)
+    finally:
+        wakeups.forget(uid)
+
+
+@kopf.on.event(*CRON_RESOURCE, registry=registry)
+async def cron_changed(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+    """An edit or a trigger wakes the cron task's daemon; its deletion deletes its runs."""
+    metadata = body.metadata
+    if type == "DELETED":
+        directory: Directory = memo.directory
+        kube: KubeApi = memo.kube
+        for run in directory.runs(metadata["uid"]):
+            with contextlib.suppress(ObjectGone, KubeRefused):
+                await kube.delete(namespace=metadata["namespace"], name=run.name, uid=run.uid)
+        return
+    status = body.get("status") or {}
+    trigger = (metadata.get("annotations") or {}).get(resource.TRIGGER_ANNOTATION)
+    if status.get("observedGeneration") != metadata.get("generation") or (
+        trigger is not None and trigger != status.get("triggerHandled")
+    ):
+        memo.wakeups.wake(metadata["uid"])
