@@ -301,11 +301,14 @@ class SecretReference(CrdModel):
 
 
 class SourceOutput(enum.StrEnum):
-    """An output of another task that may fill a param: a field of its ``status.outputs``."""
+    """An output of another task that may fill a param: a field of its ``status.outputs``.
+
+    experiment.bestCheckpoint is the best checkpoint's Team Files path (artifactsDir, then
+    checkpoints/, then its name), which a serving app loads."""
 
     EXPERIMENT_BEST_CHECKPOINT = "experiment.bestCheckpoint"
     EXPERIMENT_ARTIFACTS_DIR = "experiment.artifactsDir"
-    EXPERIMENT_MODEL = "experiment.model"
+    EXPERIMENT_MODEL_NAME = "experiment.modelName"
     EXPERIMENT_METRIC = "experiment.metric"
     PROJECT_ID = "project.id"
     LINK_URL = "link.url"
@@ -351,8 +354,9 @@ class ParamFrom(CrdModel):
     whose output fills the param."""
 
     output: SourceOutput
-    """Which output: experiment.bestCheckpoint, experiment.artifactsDir, experiment.model,
-    experiment.metric (with metric), project.id or link.url."""
+    """Which output: experiment.bestCheckpoint (the best checkpoint's Team Files path),
+    experiment.artifactsDir, experiment.modelName, experiment.metric (with metric), project.id
+    or link.url."""
 
     metric: str | None = Field(default=None, min_length=1, max_length=128)
     """The metric's name, for output experiment.metric (e.g. mAP)."""

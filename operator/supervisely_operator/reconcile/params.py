@@ -12,12 +12,19 @@ references name. The rules (docs/operations.md states them for users):
 - Sources are read in the order the references list them; the first problem is the one told.
 """
 
+import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
 
-from supervisely_operator.api import ParamFrom, ResolvedParam, TaskOutputs, TaskPhase
+from supervisely_operator.api import (
+    OutputExperiment,
+    ParamFrom,
+    ResolvedParam,
+    TaskOutputs,
+    TaskPhase,
+)
 from supervisely_operator.api.spec import SourceFailurePolicy, SourceOutput
 from supervisely_operator.reconcile.conditions import Reason
 from supervisely_operator.reconcile.situation import Source
@@ -131,10 +138,10 @@ def _output(ref: ParamFrom, outputs: TaskOutputs | None) -> Any:
     experiment, project, link = outputs.experiment, outputs.project, outputs.link
     match ref.output:
         case SourceOutput.EXPERIMENT_BEST_CHECKPOINT:
-            return experiment.best_checkpoint if experiment else None
+            return _checkpoint_path(experiment) if experiment else None
         case SourceOutput.EXPERIMENT_ARTIFACTS_DIR:
             return experiment.artifacts_dir if experiment else None
-        case SourceOutput.EXPERIMENT_MODEL:
+        case SourceOutput.EXPERIMENT_MODEL_NAME:
             return experiment.model if experiment else None
         case SourceOutput.EXPERIMENT_METRIC:
             return experiment.metrics.get(ref.metric or "") if experiment else None
@@ -142,6 +149,15 @@ def _output(ref: ParamFrom, outputs: TaskOutputs | None) -> Any:
             return project.id if project else None
         case SourceOutput.LINK_URL:
             return link.url if link else None
+
+
+def _checkpoint_path(experiment: OutputExperiment) -> str | None:
+    """The best checkpoint's Team Files path: a training names it within the checkpoints
+    directory of its artifacts (as the SDK's ExperimentInfo does)."""
+    best, artifacts = experiment.best_checkpoint, experiment.artifacts_dir
+    if best is None or "/" in best or artifacts is None:
+        return best
+    return posixpath.join(artifacts, "checkpoints", best)
 
 
 def _circle(

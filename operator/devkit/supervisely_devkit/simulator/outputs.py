@@ -8,6 +8,8 @@ by itself looks exactly like one whose app made the calls.
 
 from __future__ import annotations
 
+import posixpath
+
 from supervisely_devkit.simulator.scenario import LinkKind, LinkOutputSpec, OutputsSpec
 from supervisely_devkit.simulator.wire import JsonObject
 
@@ -50,4 +52,27 @@ def _link(link: LinkOutputSpec, *, task_id: int) -> JsonObject:
         "titleUrl": link.url or f"/files/{task_id}",
         "download": download,
         "description": description,
+    }
+
+
+def checkpoint_paths(artifacts_dir: str, checkpoints: object) -> list[str]:
+    """Team Files paths of a training's checkpoints (``checkpoints`` are relative to its
+    artifacts directory, as ExperimentInfo lists them)."""
+    names = (
+        [name for name in checkpoints if isinstance(name, str)]
+        if isinstance(checkpoints, list | tuple)
+        else []
+    )
+    return [posixpath.join(artifacts_dir, name) for name in names]
+
+
+def served_output(checkpoint: str) -> JsonObject:
+    """What a serving app publishes once its model is loaded: the checkpoint it serves."""
+    return {
+        "general": {
+            "icon": {"className": "zmdi zmdi-comment-alt-text", **SUCCESS_COLOURS},
+            "title": f"Serving {checkpoint}",
+            "showLogs": False,
+            "isError": False,
+        }
     }

@@ -24,7 +24,11 @@ from supervisely_devkit.simulator.lifecycle import (
     stop_ending,
     stop_lines,
 )
-from supervisely_devkit.simulator.outputs import published_output
+from supervisely_devkit.simulator.outputs import (
+    checkpoint_paths,
+    published_output,
+    served_output,
+)
 from supervisely_devkit.simulator.payloads import RunAppRequest
 from supervisely_devkit.simulator.scenario import Outcome
 from supervisely_devkit.simulator.wire import JsonObject, not_found
@@ -91,17 +95,28 @@ class TaskStore:
         self._next_id += 1
         version = request.app_version or module.versions[0]
         agent = self._catalogue.agent(agent_id)
+        serves = behaviour.outcome is Outcome.SERVE
+        error_message = behaviour.error_message
+        output = (
+            {}
+            if behaviour.outputs is None
+            else published_output(behaviour.outputs, task_id=task_id)
+        )
+        checkpoint = _checkpoint_asked(request)
+        if serves and checkpoint is not None:
+            # A serving app loads the checkpoint it is given: one a training published, or none.
+            if checkpoint in self._published_checkpoints(now):
+                output = served_output(checkpoint)
+            else:
+                attempt_errors = tuple(True for _ in attempt_errors)
+                error_message = f"Checkpoint {checkpoint} does not exist in Team Files"
         plan = TaskPlan(
             created_at=now,
             durations=behaviour.durations,
             attempt_errors=attempt_errors,
-            serves=behaviour.outcome is Outcome.SERVE,
-            error_message=behaviour.error_message,
-            output=(
-                {}
-                if behaviour.outputs is None
-                else published_output(behaviour.outputs, task_id=task_id)
-            ),
+            serves=serves,
+            error_message=error_message,
+            output=output,
         )
         identity = AppIdentity(
             task_id=task_id, app_name=module.name, version=version, agent_name=agent.name
@@ -122,6 +137,16 @@ class TaskStore:
         )
         self._tasks[task_id] = task
         return task
+
+    def _published_checkpoints(self, now: float) -> set[str]:
+        """The Team Files paths of every checkpoint a training has published by ``now``."""
+        paths: set[str] = set()
+        for task in self._tasks.values():
+            experiment = task.timeline.output_at(now).get("experiment", {}).get("data", {})
+            artifacts = experiment.get("artifacts_dir")
+            if artifacts:
+                paths.update(checkpoint_paths(artifacts, experiment.get("checkpoints") or ()))
+        return paths
 
     def get(self, task_id: int) -> SimTask:
         """The task or a 404."""
@@ -261,3 +286,10 @@ class TaskStore:
             if len(entries) == limit:
                 break
         return entries
+
+
+def _checkpoint_asked(request: RunAppRequest) -> str | None:
+    """The checkpoint a serving app is asked to load: ``checkpoint`` in its state."""
+    state = request.params.get("state", request.params)
+    checkpoint = state.get("checkpoint") if isinstance(state, dict) else None
+    return checkpoint if isinstance(checkpoint, str) else None
