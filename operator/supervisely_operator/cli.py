@@ -7,12 +7,14 @@ Where it is installed they appear here, each imported only when it is looked up,
 where it is not (the image), asking for one says how to install it.
 """
 
+from datetime import UTC, datetime
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
 import click
 
+from supervisely_operator.api import resource
 from supervisely_operator.api.crd import KINDS, render_all_crds_yaml, render_crd_yaml
 from supervisely_operator.api.reference import blocks_in, refresh, render_reference
 
@@ -173,3 +175,66 @@ def run(
         overrides["log_format"] = log_format
     config = OperatorSettings(**overrides)
     run_operator(config, verbose=verbose, debug=debug)
+
+
+@main.command()
+@click.argument("target")
+@click.option("-n", "--namespace", default=None, help="Namespace (default: the context's).")
+def trigger(target: str, namespace: str | None) -> None:
+    """Run a SuperviselyCronTask once now, as Argo CD's action "trigger" does.
+
+    TARGET is slycron/NAME (or superviselycrontask/NAME, or NAME). The operator makes the run
+    once for the time written, whatever the concurrency policy, and records it in
+    status.triggerHandled.
+    """
+    kind, _, name = target.rpartition("/")
+    if kind and kind not in ("slycron", resource.CRON_SINGULAR, resource.CRON_PLURAL):
+        raise click.BadParameter(f"{kind!r} is not a SuperviselyCronTask", param_hint="TARGET")
+    try:
+        namespace, moment = trigger_cron(namespace=namespace, name=name)
+    except LookupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"superviselycrontask/{name} triggered in {namespace} ({moment})")
+
+
+def trigger_cron(*, namespace: str | None, name: str) -> tuple[str, str]:
+    """Write a SuperviselyCronTask's trigger annotation now (``supervisely-operator trigger``);
+    the namespace used (the kubeconfig context's when None) and the time written. Raises
+    ``LookupError`` for a cron task that does not exist."""
+    import kubernetes
+
+    from supervisely_operator.controller.kube import load_kube_config
+
+    api_client = load_kube_config()
+    if namespace is None:
+        namespace = _context_namespace()
+    moment = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    patch = {"metadata": {"annotations": {resource.TRIGGER_ANNOTATION: moment}}}
+    try:
+        kubernetes.client.CustomObjectsApi(api_client).patch_namespaced_custom_object(
+            group=resource.GROUP,
+            version=resource.VERSION,
+            plural=resource.CRON_PLURAL,
+            namespace=namespace,
+            name=name,
+            body=patch,
+        )
+    except kubernetes.client.ApiException as error:
+        if error.status == 404:
+            raise LookupError(f"superviselycrontask/{name} not found in {namespace}") from None
+        raise
+    finally:
+        api_client.close()  # type: ignore[no-untyped-call]  # the official client is untyped
+    return namespace, moment
+
+
+def _context_namespace() -> str:
+    """The namespace of the kubeconfig's current context (in a pod: its own)."""
+    import kubernetes
+
+    try:
+        _, context = kubernetes.config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        return "default"
+    namespace: str = (context or {}).get("context", {}).get("namespace") or "default"
+    return namespace
