@@ -17,6 +17,7 @@ from supervisely_operator.api import (
     SuperviselyTaskSpec,
     SuperviselyTaskStatus,
 )
+from supervisely_operator.api.cron import SuperviselyCronTask
 
 from spec_cases import (
     ADMITTED_EDGES,
@@ -29,14 +30,32 @@ from spec_cases import (
 
 
 @pytest.mark.parametrize("obj", example_objects(), ids=lambda obj: obj["metadata"]["name"])
-def test_every_example_is_a_valid_task(obj: dict[str, Any]) -> None:
+def test_every_example_is_a_valid_object_of_its_kind(obj: dict[str, Any]) -> None:
+    if obj["kind"] == "SuperviselyCronTask":
+        cron = SuperviselyCronTask.model_validate(obj)
+        assert cron.spec.task_template.spec.workspace_id >= 1
+        return
     task = SuperviselyTask.model_validate(obj)
     assert task.kind == "SuperviselyTask"
     assert task.spec.workspace_id >= 1
 
 
+def task_specs() -> list[SuperviselyTaskSpec]:
+    """Every example's SuperviselyTask spec, a cron task's template included."""
+    return [
+        SuperviselyTaskSpec.model_validate(
+            obj["spec"]["taskTemplate"]["spec"]
+            if obj["kind"] == "SuperviselyCronTask"
+            else obj["spec"]
+        )
+        for obj in example_objects()
+    ]
+
+
 def test_examples_cover_the_main_jobs() -> None:
-    specs = [SuperviselyTaskSpec.model_validate(obj["spec"]) for obj in example_objects()]
+    specs = task_specs()
+    kinds = {obj["kind"] for obj in example_objects()}
+    assert kinds == {"SuperviselyTask", "SuperviselyCronTask"}, "both kinds"
     assert any(spec.app_slug for spec in specs), "an app named by slug"
     assert any(spec.module_id for spec in specs), "an app named by module id"
     assert any(spec.kubernetes_settings for spec in specs), "one with KubernetesSettings"
@@ -46,6 +65,7 @@ def test_examples_cover_the_main_jobs() -> None:
     assert any(spec.failure_rules for spec in specs), "failure rules"
     assert any(spec.start_deadline_seconds for spec in specs), "a start deadline"
     assert any(spec.poll_interval_seconds for spec in specs), "a poll interval"
+    assert any(spec.params_from for spec in specs), "params from another task's outputs"
 
 
 def test_defaults_are_the_sdk_defaults_and_the_operator_policy() -> None:

@@ -6,7 +6,8 @@ references name. The rules (docs/operations.md states them for users):
 
 - A source that does not exist yet, or has not succeeded yet, keeps the task Pending
   (``SourceNotFound``, ``WaitingForSource``): both heal by themselves.
-- A source that failed keeps it waiting (``onSourceFailure: Wait``) or fails it (``Fail``).
+- A source that failed keeps it waiting (``onSourceFailure: Wait``) or fails it (``Fail`` on
+  any reference to that source).
 - References that go round in a circle, a source on another server, or a succeeded source
   without the output named keep it Pending with a reason that needs a person.
 - Sources are read in the order the references list them; the first problem is the one told.
@@ -65,9 +66,10 @@ def resolve(
             Reason.REFERENCE_CYCLE, f"paramsFrom goes round in a circle: {' -> '.join(circle)}"
         )
     values: list[ResolvedParam] = []
+    strict = {ref.source for ref in refs if ref.on_source_failure is SourceFailurePolicy.FAIL}
     for ref in refs:
         source = sources.get(ref.source)
-        found = _value(ref, source, foreign=foreign)
+        found = _value(ref, source, foreign=foreign, fails=ref.source in strict)
         if isinstance(found, Unresolved):
             return found
         assert source is not None
@@ -99,13 +101,14 @@ def with_values(params: Mapping[str, Any], values: Iterable[ResolvedParam]) -> d
     return filled
 
 
-def _value(ref: ParamFrom, source: Source | None, *, foreign: frozenset[str]) -> Any:
-    """The output ``ref`` names, or why it cannot be had."""
+def _value(ref: ParamFrom, source: Source | None, *, foreign: frozenset[str], fails: bool) -> Any:
+    """The output ``ref`` names, or why it cannot be had (``fails``: a reference to this source
+    says ``onSourceFailure: Fail``)."""
     name = ref.source
     if source is None:
         return Unresolved(Reason.SOURCE_NOT_FOUND, f"Waiting for {name} to exist (paramsFrom)")
     if source.phase is TaskPhase.FAILED:
-        if ref.on_source_failure is SourceFailurePolicy.FAIL:
+        if fails:
             return Unresolved(
                 Reason.SOURCE_FAILED, f"{name} failed (paramsFrom, onSourceFailure Fail)", True
             )

@@ -55,8 +55,9 @@ def free_port() -> int:
         return port
 
 
-def operator_crd() -> str:
-    """The CRD as ``supervisely-operator crds`` prints it, from the operator beside this Python.
+def operator_crds() -> str:
+    """The CRDs as ``supervisely-operator crds`` prints them (one YAML document each), from the
+    operator beside this Python.
 
     Asked of the operator that will run rather than read from the repository, so the two
     always agree, and nothing of the operator is imported.

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.live import Live
 
 from supervisely_devkit.demo.board import Row, render
-from supervisely_devkit.demo.process import OperatorProcess, operator_crd
+from supervisely_devkit.demo.process import OperatorProcess, operator_crds
 from supervisely_devkit.devcluster.access import ClusterAccess
 from supervisely_devkit.devcluster.cluster import DevCluster
 from supervisely_devkit.simulator.runner import ThreadedSimulator
@@ -38,7 +38,12 @@ EXPECTED_PHASES = {
     "train-fails": "Failed",
     "train-out-of-memory": "Failed",
     "serve-model": "Running",
+    "pipeline-train": "Succeeded",
+    "pipeline-serve": "Running",
 }
+
+SHOWN_FOLDERS = ("pipeline",)
+"""Folders of examples/ the demo applies beside its files."""
 
 #: Snappier than production defaults, so the demo is watchable.
 DEMO_OPERATOR_ENV = {
@@ -74,12 +79,13 @@ def run_demo(options: DemoOptions, console: Console) -> bool:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sly-demo-")))
         cluster = stack.enter_context(_cluster(options, console, workdir))
         supervisely = stack.enter_context(_supervisely(options, console))
-        # The CRD of the very operator that runs, asked of it as a user would.
-        crd = operator_crd()
-        crd_name = yaml.safe_load(crd)["metadata"]["name"]
-        console.print(f"[bold]Installing the CRD[/] {crd_name}")
-        cluster.kubectl("apply", "-f", "-", input=crd)
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd_name}")
+        # The CRDs of the very operator that runs, asked of it as a user would.
+        crds = operator_crds()
+        names = [doc["metadata"]["name"] for doc in yaml.safe_load_all(crds) if doc]
+        console.print(f"[bold]Installing the CRDs[/] {', '.join(names)}")
+        cluster.kubectl("apply", "-f", "-", input=crds)
+        for name in names:
+            cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}")
 
         operator = OperatorProcess(
             kubeconfig=cluster.kubeconfig,
@@ -93,8 +99,9 @@ def run_demo(options: DemoOptions, console: Console) -> bool:
         stack.callback(operator.stop)
         stack.callback(_delete_examples, cluster, options, console)
 
-        console.print(f"[bold]kubectl apply -f {options.examples} -n {options.namespace}[/]")
-        applied = cluster.kubectl("apply", "-n", options.namespace, "-f", str(options.examples))
+        files = _example_files(options.examples)
+        console.print(f"[bold]kubectl apply {' '.join(files)} -n {options.namespace}[/]")
+        applied = cluster.kubectl("apply", "-n", options.namespace, *files)
         console.print(applied.stdout.rstrip())
         rows = _watch(cluster, options, console)
         ok = all(row.settled for row in rows)
@@ -211,11 +218,19 @@ def _wait_for_interrupt(cluster: ClusterAccess, options: DemoOptions, console: C
         signal.signal(signal.SIGTERM, previous)
 
 
+def _example_files(examples: Path) -> list[str]:
+    """kubectl's -f arguments for the examples: the folder, and its pipeline (train, then serve
+    the best checkpoint) beside them; the other folders need ids of your own (adopt/)."""
+    folders = [examples, *[examples / sub for sub in SHOWN_FOLDERS if (examples / sub).is_dir()]]
+    return [argument for folder in folders for argument in ("-f", str(folder))]
+
+
 def _delete_examples(cluster: ClusterAccess, options: DemoOptions, console: Console) -> None:
     """Delete what the demo applied while the operator still runs, so it stops the tasks."""
-    console.print(f"[bold]Cleaning up:[/] kubectl delete -f {options.examples}")
+    files = _example_files(options.examples)
+    console.print(f"[bold]Cleaning up:[/] kubectl delete {' '.join(files)}")
     cluster.kubectl(
-        "delete", "-n", options.namespace, "-f", str(options.examples),
+        "delete", "-n", options.namespace, *files,
         "--ignore-not-found", "--timeout=60s",
         check=False,
     )  # fmt: skip
