@@ -148,6 +148,8 @@ def _launch_params(draft: Draft, *, restart: bool) -> dict[str, Any] | Plan:
     situation = draft.situation
     spec = situation.spec
     if not spec.params_from:
+        if draft.status.params_from is not None:
+            draft.update(params_from=None)  # an edit took paramsFrom away
         return dict(spec.params)
     recorded = draft.status.params_from
     if recorded is not None and recorded.generation == situation.generation and not restart:
