@@ -24,6 +24,12 @@ from supervisely_operator.api import (
 from supervisely_operator.reconcile.backoff import outage_delay
 from supervisely_operator.reconcile.conditions import SYNCED, Reason, condition_since
 from supervisely_operator.reconcile.launch import launch_hash
+from supervisely_operator.reconcile.milestones import (
+    RunOutcome,
+    TaskEnded,
+    TaskIdRecorded,
+    elapsed,
+)
 from supervisely_operator.reconcile.outcomes import record_outcome, refuse_spec
 from supervisely_operator.reconcile.situation import (
     ActionTaken,
@@ -205,6 +211,7 @@ def _settle_start_request(draft: Draft) -> Plan | None:
     sighting = situation.observation.task
     if isinstance(sighting, TaskSeen):
         task = sighting.task
+        draft.passed(TaskIdRecorded(seconds=elapsed(request.requested_at, situation.now)))
         draft.update(
             task_id=task.task_id,
             start_request=None,
@@ -243,6 +250,8 @@ def _finalize(draft: Draft, task: RemoteTask | None) -> Plan:
             )
         return draft.plan(requeue_after=None, release=True)
     if task is None or task.status in ENDED_STATUSES:
+        if task is not None and situation.status.finished_at is None:
+            _deleted_task_ended(draft, task)
         return draft.plan(requeue_after=None, release=True)
     # One message while it stops and while it terminates: the wait writes nothing new.
     draft.enter(
@@ -252,6 +261,19 @@ def _finalize(draft: Draft, task: RemoteTask | None) -> Plan:
         return draft.plan(requeue_after=timing.transition_recheck)
     return draft.plan(
         requeue_after=timing.transition_recheck, action=StopTask(task_id=task.task_id)
+    )
+
+
+def _deleted_task_ended(draft: Draft, task: RemoteTask) -> None:
+    """The task of a resource being deleted ended, most often because the deletion stopped it."""
+    outcome = RunOutcome.STOPPED
+    if task.status is RemoteStatus.FINISHED:
+        outcome = RunOutcome.SUCCEEDED
+    elif task.status is RemoteStatus.ERROR:
+        outcome = RunOutcome.FAILED
+    ended = task.finished_at or draft.situation.now
+    draft.passed(
+        TaskEnded(outcome=outcome, seconds=elapsed(draft.status.started_at or ended, ended))
     )
 
 

@@ -25,18 +25,21 @@ from supervisely_operator.reconcile.conditions import (
     phase_conditions,
     synced_condition,
 )
+from supervisely_operator.reconcile.milestones import Milestone
 from supervisely_operator.reconcile.situation import Event, EventType
 
 
 @dataclass
 class StatusDraft:
-    """The status and Events one step builds up from ``before``; local to one call, never shared."""
+    """The status, Events and milestones one step builds up from ``before``; local to one call,
+    never shared."""
 
     before: SuperviselyTaskStatus
     generation: int
     now: datetime
     status: SuperviselyTaskStatus = field(init=False)
     events: list[Event] = field(default_factory=list, init=False)
+    milestones: list[Milestone] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.status = self.before
@@ -48,6 +51,10 @@ class StatusDraft:
     def event(self, type_: EventType, reason: str, message: str) -> None:
         """Post this Event after the status is written."""
         self.events.append(Event(type=type_, reason=reason, message=message))
+
+    def passed(self, milestone: Milestone) -> None:
+        """Tell the metrics, once the status is written, that the task's life passed this."""
+        self.milestones.append(milestone)
 
     def enter(
         self,

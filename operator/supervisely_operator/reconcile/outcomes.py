@@ -9,6 +9,7 @@ as the one list of reasons says); here they become status, conditions and Events
 from supervisely_operator.api import TaskPhase
 from supervisely_operator.reconcile.conditions import SYNCED, Reason
 from supervisely_operator.reconcile.draft import StatusDraft
+from supervisely_operator.reconcile.milestones import TaskIdRecorded, elapsed
 from supervisely_operator.reconcile.situation import (
     ActionTaken,
     BrokenSpec,
@@ -29,6 +30,9 @@ def record_outcome(given: ActionTaken) -> Plan:
     if isinstance(outcome, CallFailed):
         draft.not_synced(outcome.reason, outcome.message)
     elif isinstance(outcome, Started):
+        request = given.status.start_request
+        if request is not None:
+            draft.passed(TaskIdRecorded(seconds=elapsed(request.requested_at, given.now)))
         draft.update(
             task_id=outcome.task_id,
             start_request=None,
@@ -56,7 +60,12 @@ def record_outcome(given: ActionTaken) -> Plan:
         else:
             draft.update(finished_at=given.now)
             draft.enter(TaskPhase.FAILED, Reason.START_FAILED, outcome.message, warn=True)
-    return Plan(status=draft.status, events=tuple(draft.events), requeue_after=RECORDED_REQUEUE)
+    return Plan(
+        status=draft.status,
+        events=tuple(draft.events),
+        milestones=tuple(draft.milestones),
+        requeue_after=RECORDED_REQUEUE,
+    )
 
 
 def refuse_spec(given: BrokenSpec) -> Plan:

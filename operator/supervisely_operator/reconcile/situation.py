@@ -4,7 +4,8 @@ A pass hands the decision one value (:data:`Given`): a :class:`Situation` (the r
 and status, one :class:`Observation` of the remote side, and the time), or the outcome of the
 action the last pass took (:class:`ActionTaken`), or a spec the operator cannot act on
 (:class:`BrokenSpec`). A :class:`Plan` is everything the decision may ask for: the next status,
-at most one remote action, Events, and when to look again. Nothing here does I/O, so the
+at most one remote action, Events, the milestones of the task's life it passed (for metrics),
+and when to look again. Nothing here does I/O, so the
 decision is a function from one value to another.
 """
 
@@ -20,6 +21,7 @@ from supervisely_operator.api import (
     TaskOutputs,
     TaskPhase,
 )
+from supervisely_operator.reconcile.milestones import Milestone
 
 
 class RemoteStatus(enum.StrEnum):
@@ -305,3 +307,6 @@ class Plan:
     an event (a spec edit, a deletion) brings the next pass, as nothing remote will change."""
     release: bool = False
     """Deletion is complete on the remote side: the finalizer may be removed."""
+    milestones: tuple[Milestone, ...] = ()
+    """Milestones of the task's life this step passed, for the metrics (once the status is
+    written)."""

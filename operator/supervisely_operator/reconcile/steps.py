@@ -20,6 +20,7 @@ from supervisely_operator.api.status import PREVIOUS_TASK_IDS_LIMIT
 from supervisely_operator.reconcile.conditions import Reason
 from supervisely_operator.reconcile.draft import StatusDraft
 from supervisely_operator.reconcile.launch import launch_hash, start_marker
+from supervisely_operator.reconcile.milestones import TaskReplaced
 from supervisely_operator.reconcile.params import Unresolved, resolve, with_values
 from supervisely_operator.reconcile.situation import (
     DeleteResource,
@@ -54,6 +55,7 @@ class Draft(StatusDraft):
         return Plan(
             status=self.status,
             events=tuple(self.events),
+            milestones=tuple(self.milestones),
             requeue_after=requeue_after,
             **extra,
         )
@@ -114,6 +116,10 @@ def start(draft: Draft, *, reason: str, restarts: int) -> Plan:
         return params
     marker = start_marker(situation.resource, at=situation.now)
     previous = draft.status.task_id
+    if reason != Reason.STARTING:
+        error = draft.status.last_error
+        why = error.reason if reason == Reason.RESTARTING and error is not None else reason
+        draft.passed(TaskReplaced(reason=why))
     retire_current_task(draft)
     if situation.restart_requested is not None:
         draft.update(restart_request_handled=situation.restart_requested)  # any start answers it

@@ -8,6 +8,7 @@ under ``restartPolicy``, ``backoff`` and the failure rules, whose verdict is kep
 from datetime import datetime, timedelta
 
 from supervisely_operator.api import (
+    ConditionStatus,
     FailureAction,
     Readiness,
     RestartPolicy,
@@ -15,9 +16,16 @@ from supervisely_operator.api import (
 )
 from supervisely_operator.api.status import LAST_ERROR_MESSAGE_LIMIT
 from supervisely_operator.reconcile.backoff import restart_delay
-from supervisely_operator.reconcile.conditions import Reason
+from supervisely_operator.reconcile.conditions import READY, Reason, condition_since
 from supervisely_operator.reconcile.failure_rules import first_matching_rule
 from supervisely_operator.reconcile.launch import launch_hash
+from supervisely_operator.reconcile.milestones import (
+    RunOutcome,
+    TaskEnded,
+    TaskReady,
+    TaskRunning,
+    elapsed,
+)
 from supervisely_operator.reconcile.situation import (
     Plan,
     RemoteStatus,
@@ -123,6 +131,7 @@ def tend_live_task(draft: Draft, task: RemoteTask) -> Plan:
             draft.enter(TaskPhase.QUEUED, Reason.QUEUED, f"Task {task.task_id} waits for an agent")
         requeue = timing.transition_recheck
     elif not_ready:
+        _running(draft, task, ready=False)
         draft.enter(
             TaskPhase.RUNNING,
             Reason.AWAITING_READINESS,
@@ -131,11 +140,48 @@ def tend_live_task(draft: Draft, task: RemoteTask) -> Plan:
         )
         requeue = timing.transition_recheck
     elif task.status in RUNNING_STATUSES:
+        _running(draft, task, ready=True)
         draft.enter(TaskPhase.RUNNING, Reason.RUNNING, f"Task {task.task_id} is {task.raw_status}")
     for due in (deadline, start_deadline):
         if due is not None:
             requeue = min(requeue, max((due - situation.now).total_seconds(), 0.0))
     return draft.plan(requeue_after=requeue)
+
+
+def _running(draft: Draft, task: RemoteTask, *, ready: bool) -> None:
+    """The milestones of a task that runs: Running the first time, Ready when it turns so.
+
+    Only for a task the status recorded before this pass (the resource started it, or adopted
+    it earlier): a task adopted in this very pass has run since long before.
+    """
+    before = draft.situation.status
+    started = before.started_at
+    if before.task_id != task.task_id or started is None:
+        return
+    since = elapsed(started, draft.situation.now)
+    if before.phase in (TaskPhase.PENDING, TaskPhase.QUEUED):
+        draft.passed(TaskRunning(seconds=since))
+    was_ready = condition_since(before, READY, ConditionStatus.TRUE) is not None
+    if ready and not was_ready and before.phase is not TaskPhase.STOPPING:
+        draft.passed(TaskReady(seconds=since))
+
+
+def _run_outcome(draft: Draft, task: RemoteTask | None, task_id: int) -> RunOutcome:
+    """How the task's run ended: finished, or stopped because somebody asked, or else failed."""
+    situation = draft.situation
+    if task is not None and task.status is RemoteStatus.FINISHED:
+        return RunOutcome.SUCCEEDED
+    if task is None or task.status is not RemoteStatus.STOPPED:
+        return RunOutcome.FAILED  # an error, or lost
+    deadline = (Reason.DEADLINE_EXCEEDED, Reason.START_DEADLINE_EXCEEDED)
+    if any(error_recorded(draft, reason, task_id) for reason in deadline):
+        return RunOutcome.FAILED
+    asked = (
+        situation.spec.suspend
+        or launch_hash(situation.spec) != draft.status.launch_hash
+        or restart_requested(situation, draft.status)
+    )
+    return RunOutcome.STOPPED if asked and not only_observes(situation) else RunOutcome.FAILED
 
 
 def after_task_ended(draft: Draft, task: RemoteTask | None) -> Plan:
@@ -144,6 +190,9 @@ def after_task_ended(draft: Draft, task: RemoteTask | None) -> Plan:
     task_id = task.task_id if task is not None else draft.status.task_id
     assert task_id is not None
     finished_at = draft.status.finished_at or (task.finished_at if task else None) or situation.now
+    if situation.status.finished_at is None:  # the first pass that sees this end tells it
+        ran = elapsed(draft.status.started_at or finished_at, finished_at)
+        draft.passed(TaskEnded(outcome=_run_outcome(draft, task, task_id), seconds=ran))
     draft.update(finished_at=finished_at)
     if task is not None:
         draft.update(remote_status=task.raw_status)
