@@ -343,3 +343,59 @@ def test_the_gate_takes_its_limits_from_the_settings(loop: asyncio.AbstractEvent
 
     run(loop, scenario())
     assert admitted == [0, 0.25, 10]
+
+
+def test_the_gate_counts_the_callers_it_holds_cancelled_ones_no_more(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """What ``supervisely_operator_supervisely_requests_waiting`` shows."""
+    limited = gate(max_concurrent=1)
+    held_meanwhile: list[int] = []
+
+    async def attempt() -> None:
+        async with limited.admit():
+            await asyncio.sleep(0.5)
+            held_meanwhile.append(limited.waiting)
+            await asyncio.sleep(0.5)
+
+    async def scenario() -> None:
+        await asyncio.gather(*(attempt() for _ in range(3)))
+        holder, held = asyncio.create_task(attempt()), asyncio.create_task(attempt())
+        await asyncio.sleep(0.25)
+        assert limited.waiting == 1
+        held.cancel()
+        await asyncio.gather(held, return_exceptions=True)
+        assert limited.waiting == 0
+        await holder
+
+    run(loop, scenario())
+    assert held_meanwhile == [2, 1, 0, 0]
+
+
+def test_each_attempt_tells_how_long_the_gate_held_it(loop: asyncio.AbstractEventLoop) -> None:
+    """What ``supervisely_operator_supervisely_gate_wait_seconds`` shows: a 429 with
+    Retry-After: 5 at t=0 holds another caller's attempt, made at t=1, for 4 s at the gate."""
+    server = Server((429, "5"))
+    waits: list[tuple[str, float]] = []
+    shared = gate()
+
+    async def second_caller() -> None:
+        await asyncio.sleep(1)
+        client = SuperviselyClient(
+            SERVER,
+            TOKENS[1],
+            SETTINGS,
+            gate=shared,
+            transport=httpx.MockTransport(server),
+            on_wait=lambda method, seconds: waits.append((method, seconds)),
+        )
+        await client.get_task(TaskId(2))
+        await client.aclose()
+
+    async def scenario() -> None:
+        [first, _] = clients(server, shared)
+        await asyncio.gather(first.get_task(TaskId(1)), second_caller())
+        await close(first)
+
+    run(loop, scenario())
+    assert [(method, round(seconds, 6)) for method, seconds in waits] == [("tasks.info", 4.0)]

@@ -3,7 +3,11 @@
 Import from here; the submodules are an implementation detail. See ``docs/client.md``.
 """
 
-from supervisely_operator.supervisely.client import SuperviselyClient, normalize_server_address
+from supervisely_operator.supervisely.client import (
+    SuperviselyClient,
+    normalize_server_address,
+    server_label,
+)
 from supervisely_operator.supervisely.errors import (
     AgentNotFound,
     AmbiguousApp,
@@ -53,7 +57,7 @@ from supervisely_operator.supervisely.payloads import (
     filter_in,
 )
 from supervisely_operator.supervisely.settings import ClientSettings
-from supervisely_operator.supervisely.transport import CallObserver, CallOutcome
+from supervisely_operator.supervisely.transport import CallObserver, CallOutcome, WaitObserver
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -96,10 +100,12 @@ __all__ = [
     "Transient",
     "Unauthorized",
     "UserId",
+    "WaitObserver",
     "WorkspaceId",
     "absolute_links",
     "filter_eq",
     "filter_in",
     "normalize_server_address",
+    "server_label",
     "task_outputs",
 ]

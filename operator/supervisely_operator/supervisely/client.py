@@ -48,7 +48,7 @@ from supervisely_operator.supervisely.payloads import (
 )
 from supervisely_operator.supervisely.retry import Sleep, Uniform
 from supervisely_operator.supervisely.settings import ClientSettings
-from supervisely_operator.supervisely.transport import CallObserver, RpcTransport
+from supervisely_operator.supervisely.transport import CallObserver, RpcTransport, WaitObserver
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _Entity = TypeVar("_Entity", TaskInfo, ModuleInfo)
@@ -71,6 +71,13 @@ def normalize_server_address(address: str) -> str:
     return f"{scheme.lower()}://{rest}"
 
 
+def server_label(server: str) -> str:
+    """A normalised server address as a metric label: scheme, host and port, nothing else (a
+    path or user info in an address is no business of a metrics backend)."""
+    url = httpx.URL(server)
+    return f"{url.scheme}://{url.netloc.decode('ascii')}"
+
+
 class SuperviselyClient:
     """An async client for one Supervisely server and API token.
 
@@ -79,8 +86,9 @@ class SuperviselyClient:
     handlers. ``gate`` limits the attempts to the server (see :mod:`.limits`); pass one
     :class:`ServerGate` to every client of a server so they share its limits (default: a gate of
     this client's own, from ``settings``). ``transport`` replaces the network for unit tests;
-    ``on_call`` receives one ``(method, outcome, seconds)`` per HTTP attempt for metrics;
-    ``uniform`` and ``sleep`` replace the jitter source and the sleep between retries (tests).
+    ``on_call`` receives one ``(method, outcome, seconds)`` per HTTP attempt for metrics, and
+    ``on_wait`` one ``(method, seconds)`` for its wait at the gate; ``uniform`` and ``sleep``
+    replace the jitter source and the sleep between retries (tests).
     """
 
     def __init__(
@@ -92,6 +100,7 @@ class SuperviselyClient:
         gate: ServerGate | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         on_call: CallObserver | None = None,
+        on_wait: WaitObserver | None = None,
         uniform: Uniform | None = None,
         sleep: Sleep | None = None,
     ) -> None:
@@ -111,6 +120,7 @@ class SuperviselyClient:
             gate=self.gate,
             transport=transport,
             on_call=on_call,
+            on_wait=on_wait,
             uniform=uniform,
             sleep=sleep,
         )

@@ -61,6 +61,8 @@ class ServerGate:
         self._clock = clock or _loop_time
         self._sleep = sleep or asyncio.sleep
         self._paused_until = -math.inf
+        self.waiting = 0
+        """Callers held at the gate right now (for metrics)."""
 
     @classmethod
     def for_server(cls, server: str, settings: ClientSettings) -> Self:
@@ -80,11 +82,19 @@ class ServerGate:
         """Hold the caller until it may send one attempt; the slot is freed when the block ends."""
         # Tokens are taken inside the slot, just before sending, so that callers queued for a
         # slot do not drain the bucket and then all send at once.
-        async with self._slots:
-            await self._wait_out_pause()
-            await self._bucket.acquire()
-            await self._wait_out_pause()  # one that began while this caller waited for a token
-            yield
+        self.waiting += 1
+        admitted = False
+        try:
+            async with self._slots:
+                await self._wait_out_pause()
+                await self._bucket.acquire()
+                await self._wait_out_pause()  # one that began while it waited for a token
+                self.waiting -= 1
+                admitted = True
+                yield
+        finally:
+            if not admitted:
+                self.waiting -= 1
 
     def pause(self, seconds: float, *, limit: float, status: int) -> None:
         """Hold every caller for ``seconds`` (at most ``limit``): the server said Retry-After."""

@@ -87,6 +87,14 @@ class CallObserver(Protocol):
     def __call__(self, method: str, outcome: str, seconds: float) -> None: ...
 
 
+class WaitObserver(Protocol):
+    """Metrics seam: called once per HTTP attempt as the server's gate lets it go, with the
+    seconds it waited there (0 when it went straight through): how the rate limit, the
+    concurrency limit and Retry-After pauses hold each method's calls."""
+
+    def __call__(self, method: str, seconds: float) -> None: ...
+
+
 def user_agent() -> str:
     """``supervisely-operator/<version> python-httpx/<version>``."""
     try:
@@ -108,6 +116,7 @@ class RpcTransport:
         gate: ServerGate,
         transport: httpx.AsyncBaseTransport | None = None,
         on_call: CallObserver | None = None,
+        on_wait: WaitObserver | None = None,
         uniform: Uniform | None = None,
         sleep: Sleep | None = None,
     ) -> None:
@@ -115,6 +124,7 @@ class RpcTransport:
         self._settings = settings
         self._gate = gate
         self._on_call = on_call
+        self._on_wait = on_wait
         self._uniform = uniform or random.SystemRandom().uniform
         self._sleep = sleep or asyncio.sleep
         self._http = httpx.AsyncClient(
@@ -251,7 +261,11 @@ class RpcTransport:
         app_answer: AppAnswer[T] | None,
         timeouts: httpx.Timeout | None,
     ) -> T:
+        # The wait is timed on the loop's clock, the one the gate's bucket and pauses run on.
+        loop = asyncio.get_running_loop()
+        queued = loop.time()
         async with self._gate.admit():
+            self._report_wait(method, loop.time() - queued)
             started = time.monotonic()
             try:
                 response = await self._http.request(
@@ -369,6 +383,15 @@ class RpcTransport:
             status=failure.status,
             retry_after=failure.retry_after,
         )
+
+    def _report_wait(self, method: str, seconds: float) -> None:
+        if self._on_wait is None:
+            return
+        try:
+            self._on_wait(method, seconds)
+        except Exception:
+            # As for on_call: metrics must never fail a call.
+            logger.exception("the on_wait metrics hook failed for %s", method)
 
     def _record(
         self, method: str, outcome: CallOutcome, *, started: float, attempt: int, result: str
