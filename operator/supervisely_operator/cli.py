@@ -16,7 +16,14 @@ import click
 
 from supervisely_operator.api import resource
 from supervisely_operator.api.crd import KINDS, render_all_crds_yaml, render_crd_yaml
-from supervisely_operator.api.reference import blocks_in, refresh, render_reference
+from supervisely_operator.api.reference import (
+    BLOCKS,
+    MARKDOWN,
+    Block,
+    blocks_in,
+    refresh,
+    render_reference,
+)
 
 COMMANDS_GROUP = "supervisely_operator.commands"
 """The entry point group whose members become subcommands: name -> a click command."""
@@ -28,6 +35,14 @@ DEVKIT_INSTALL = {
     "demo": "./operator/devkit[demo]",
 }
 """The devkit's subcommands and what installs each (from a checkout: it is not on PyPI)."""
+
+
+def generated_blocks() -> tuple[Block, ...]:
+    """Every block ``reference`` refreshes: the API's, and the table of the one list of metrics
+    (declared in the controller, imported only here)."""
+    from supervisely_operator.controller.metric_list import metrics_table
+
+    return (*BLOCKS, Block("metrics", MARKDOWN, metrics_table))
 
 
 class PluginGroup(click.Group):
@@ -122,16 +137,17 @@ def crds(into: Path | None) -> None:
 def reference(files: tuple[Path, ...]) -> None:
     """Print the README's field reference; given FILES, refresh their generated blocks instead.
 
-    The blocks (field reference, reasons table, health.lua's self-healing reasons) are generated
-    from the models and the one list of reasons.
+    The blocks (field reference, reasons table, health.lua's self-healing reasons, metrics table)
+    are generated from the models, the one list of reasons and the one list of metrics.
     """
     if not files:
         click.echo(render_reference())
+    blocks = generated_blocks()
     for path in files:
         text = path.read_text()
-        if not blocks_in(text):
+        if not blocks_in(text, blocks):
             raise click.ClickException(f"{path} holds no generated block")
-        path.write_text(refresh(text))
+        path.write_text(refresh(text, blocks))
 
 
 @main.command()

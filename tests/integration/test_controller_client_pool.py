@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from supervisely_operator.api import SecretReference, SuperviselyTaskSpec, SuperviselyTaskStatus
 from supervisely_operator.controller.credentials import (
+    ClientObserver,
     ClientPool,
     Credentials,
     CredentialsUnavailable,
@@ -20,7 +21,7 @@ from supervisely_operator.controller.kube import KubeApi
 from supervisely_operator.controller.reconciler import utc_now
 from supervisely_operator.reconcile.situation import NothingToObserve, ResourceRef
 from supervisely_operator.remote import PollTiming, RemoteHub, ResourceRemote
-from supervisely_operator.supervisely import ClientSettings
+from supervisely_operator.supervisely import ClientSettings, TaskId, Transient
 
 from controller_harness import ApiServerEmulator, Cluster
 
@@ -53,12 +54,15 @@ def clock() -> FakeMonotonic:
 async def pool_factory(kube: KubeApi, clock: FakeMonotonic) -> AsyncIterator[PoolFactory]:
     pools: list[ClientPool] = []
 
-    def make(default: Credentials | None = None) -> ClientPool:
+    def make(
+        default: Credentials | None = None, observer: ClientObserver | None = None
+    ) -> ClientPool:
         pool = ClientPool(
             kube=kube,
             default=default,
-            settings=ClientSettings(),
+            settings=ClientSettings(max_attempts=1),
             secret_cache_seconds=CACHE_SECONDS,
+            observer=observer,
             monotonic=clock,
         )
         pools.append(pool)
@@ -339,3 +343,61 @@ async def test_a_client_shared_by_another_secret_outlives_a_rotation(
 
     assert not pool.retired(shared)
     assert await pool.client_for(namespace="ml", secret_ref=ref("same-token")) is shared
+
+
+class Recorder:
+    """A ClientObserver that keeps what it is told (the operator's is its metrics)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str, str]] = []
+        self.waits: list[str] = []
+        self.gone: list[tuple[str, str]] = []
+
+    def on_call(
+        self, *, server: str, credentials: str, method: str, outcome: str, seconds: float
+    ) -> None:
+        self.calls.append((server, credentials, method, outcome))
+
+    def on_wait(self, *, method: str, seconds: float) -> None:
+        self.waits.append(method)
+
+    def credentials_gone(self, *, server: str, credentials: str) -> None:
+        self.gone.append((server, credentials))
+
+
+async def test_each_call_is_told_with_its_server_label_and_credentials_never_the_token(
+    pool_factory: PoolFactory,
+) -> None:
+    """What the per-server metrics are keyed by: no path, no user info, a digest of the token."""
+    recorder = Recorder()
+    credentials = Credentials(
+        server_address="http://user:hunter2@127.0.0.1:9/base", api_token=SecretStr(TOKEN)
+    )
+    pool = pool_factory(credentials, observer=recorder)
+    client = await pool.client_for(namespace="ml", secret_ref=None)
+    with pytest.raises(Transient):
+        await client.get_task(TaskId(1))  # nothing listens on port 9
+
+    digest = credentials.key()[1]
+    assert recorder.calls == [("http://127.0.0.1:9", digest, "tasks.info", "connection_error")]
+    assert recorder.waits == ["tasks.info"]
+    assert pool.waiting() == {"http://127.0.0.1:9": 0}
+    told = repr([recorder.calls, recorder.waits, pool.waiting()])
+    assert TOKEN not in told
+    assert "hunter2" not in told
+
+
+async def test_a_rotated_token_is_told_gone_so_its_refusals_count_no_more(
+    cluster: Cluster, pool_factory: PoolFactory, clock: FakeMonotonic
+) -> None:
+    await cluster.create_secret(
+        "creds", {"SERVER_ADDRESS": SERVER, "API_TOKEN": TOKEN}, namespace="ml"
+    )
+    recorder = Recorder()
+    pool = pool_factory(observer=recorder)
+    await pool.client_for(namespace="ml", secret_ref=ref("creds"))
+    await cluster.update_secret("creds", {"API_TOKEN": ROTATED}, namespace="ml")
+    clock.now = CACHE_SECONDS
+    await pool.client_for(namespace="ml", secret_ref=ref("creds"))
+    old = Credentials(server_address=SERVER, api_token=SecretStr(TOKEN)).key()[1]
+    assert recorder.gone == [("http://127.0.0.1:9", old)]

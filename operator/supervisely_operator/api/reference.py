@@ -9,7 +9,7 @@ documentation cannot drift from the models or from the one list of reasons: rege
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,14 +123,15 @@ class Block:
         )
 
 
-_MARKDOWN = ("<!-- ", " -->")
+MARKDOWN = ("<!-- ", " -->")
 _LUA = ("-- ", "")
 BLOCKS = (
-    Block("reference", _MARKDOWN, _field_reference),
-    Block("reasons", _MARKDOWN, _reasons_table),
+    Block("reference", MARKDOWN, _field_reference),
+    Block("reasons", MARKDOWN, _reasons_table),
     Block("self-healing-reasons", _LUA, _self_healing_reasons),
 )
-"""Every kind of generated block; a file holds any of them, each any number of times."""
+"""The blocks made from the API; a file holds any of them, each any number of times. Layers
+above add their own (the CLI adds the metrics table, declared in the controller)."""
 
 
 def render_reference() -> str:
@@ -138,13 +139,13 @@ def render_reference() -> str:
     return BLOCKS[0].text()
 
 
-def blocks_in(text: str) -> set[str]:
-    """The names of the generated blocks ``text`` holds."""
-    return {block.name for block in BLOCKS if block.pattern().search(text)}
+def blocks_in(text: str, blocks: Sequence[Block] = BLOCKS) -> set[str]:
+    """The names of the generated blocks of ``blocks`` that ``text`` holds."""
+    return {block.name for block in blocks if block.pattern().search(text)}
 
 
-def refresh(text: str) -> str:
-    """``text`` with every generated block in it rendered afresh."""
-    for block in BLOCKS:
+def refresh(text: str, blocks: Sequence[Block] = BLOCKS) -> str:
+    """``text`` with every block of ``blocks`` in it rendered afresh."""
+    for block in blocks:
         text = block.pattern().sub(block.replacement, text)
     return text

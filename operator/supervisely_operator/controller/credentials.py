@@ -10,8 +10,10 @@ restart.
 
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import SecretStr
 
@@ -24,7 +26,9 @@ from supervisely_operator.supervisely import (
     ClientSettings,
     ServerGate,
     SuperviselyClient,
+    WaitObserver,
     normalize_server_address,
+    server_label,
 )
 
 SERVER_ADDRESS_KEY = "SERVER_ADDRESS"
@@ -44,6 +48,22 @@ class Credentials:
         return (self.server_address, digest)
 
 
+class ClientObserver(Protocol):
+    """What the pool tells the metrics of its clients' calls: with the server they went to (as
+    a label) and which credentials made them (the digest the pool keys them by, never the
+    token), so that one refused token among several is told apart."""
+
+    def on_call(
+        self, *, server: str, credentials: str, method: str, outcome: str, seconds: float
+    ) -> None: ...
+
+    def on_wait(self, *, method: str, seconds: float) -> None: ...
+
+    def credentials_gone(self, *, server: str, credentials: str) -> None:
+        """The pool hands these credentials out no more (a rotated token)."""
+        ...
+
+
 class ClientPool:
     """One Supervisely client per (server, token) and one gate per server, made on first use."""
 
@@ -54,7 +74,7 @@ class ClientPool:
         default: Credentials | None,
         settings: ClientSettings,
         secret_cache_seconds: float,
-        on_call: CallObserver | None = None,
+        observer: ClientObserver | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._kube = kube
@@ -62,7 +82,7 @@ class ClientPool:
         self._settings = settings
         self._cache_seconds = secret_cache_seconds
         self._monotonic = monotonic
-        self._on_call = on_call
+        self._observer = observer
         self._clients: dict[tuple[str, str], SuperviselyClient] = {}
         self._gates: dict[str, ServerGate] = {}
         self._secrets: dict[tuple[str, str], tuple[float, Credentials]] = {}
@@ -93,17 +113,49 @@ class ClientPool:
             try:
                 server = normalize_server_address(credentials.server_address)
                 gate = self._gates.get(server) or ServerGate.for_server(server, self._settings)
+                on_call, on_wait = self._hooks(server_label(server), key[1])
                 self._clients[key] = SuperviselyClient(
                     server,
                     credentials.api_token,
                     self._settings,
                     gate=gate,
-                    on_call=self._on_call,
+                    on_call=on_call,
+                    on_wait=on_wait,
                 )
                 self._gates[server] = gate
             except ValueError as error:  # a malformed address or token; the text names neither
                 raise CredentialsUnavailable(Reason.CREDENTIALS_INVALID, str(error)) from None
         return self._clients[key]
+
+    def _hooks(
+        self, server: str, credentials: str
+    ) -> tuple[CallObserver | None, WaitObserver | None]:
+        """The client's metrics hooks, which name its server and credentials to the observer."""
+        observer = self._observer
+        if observer is None:
+            return None, None
+
+        def on_call(method: str, outcome: str, seconds: float) -> None:
+            observer.on_call(
+                server=server,
+                credentials=credentials,
+                method=method,
+                outcome=outcome,
+                seconds=seconds,
+            )
+
+        def on_wait(method: str, seconds: float) -> None:
+            observer.on_wait(method=method, seconds=seconds)
+
+        return on_call, on_wait
+
+    def waiting(self) -> dict[str, int]:
+        """Attempts held at each server's gate right now, by server label (every server the
+        pool has a gate for, 0 included)."""
+        held: Counter[str] = Counter()
+        for server, gate in self._gates.items():
+            held[server_label(server)] += gate.waiting
+        return {server: held[server] for server in sorted(held)}
 
     async def _from_secret(self, namespace: str, name: str, *, deleting: bool) -> Credentials:
         cached = self._secrets.get((namespace, name))
@@ -138,6 +190,10 @@ class ClientPool:
         client = None if key in in_use else self._clients.pop(key, None)
         if client is not None:
             self._retired[id(client)] = client
+            if self._observer is not None:
+                self._observer.credentials_gone(
+                    server=server_label(client.server), credentials=key[1]
+                )
 
     def retired(self, client: SuperviselyClient) -> bool:
         """The pool hands this client out no more: its token was rotated away."""

@@ -244,6 +244,7 @@ class Reconciler:
             logger=logger,
             records_facts=isinstance(given, ActionTaken),
         )
+        self._metrics.passed(plan.milestones)  # only once the plan's status is written
         done = None
         if plan.action is not None:
             done = await self._act(plan.action, remote, snapshot, logger=logger)
@@ -299,7 +300,7 @@ class Reconciler:
 
     def forget(self, resource: ResourceRef) -> None:
         """The resource is gone: it is counted in no phase any more."""
-        self._metrics.phases.forget(resource.uid)
+        self._metrics.resources.forget(resource.uid)
 
     async def _act(
         self,
@@ -339,9 +340,7 @@ class Reconciler:
             patch = merge_patch(old.to_wire(), new.to_wire())
             snapshot = await self._patch_status(snapshot, new, patch, records_facts=records_facts)
             logger.debug("Status patched: %s", sorted(patch))
-            if new.restarts > old.restarts:
-                self._metrics.restarts.inc(new.restarts - old.restarts)
-        self._metrics.phases.observe(snapshot.resource.uid, new.phase)
+        self._metrics.resources.observe(snapshot.resource, new)
         for event in events:
             logger.log(
                 logging.WARNING if event.type == "Warning" else logging.INFO,

@@ -108,6 +108,10 @@ class OperatorSettings(BaseSettings):
     metrics_port: int = Field(default=9090, ge=0, le=65535)
     """Port of the Prometheus /metrics endpoint; 0 turns it off."""
 
+    metrics_per_resource: bool = False
+    """Also export one series per resource (its phase and restarts, labelled with its name): a
+    label per object, so off by default; fine for a few hundred resources."""
+
     log_format: Literal["plain", "full", "json"] = "full"
     """Log line format; json for log collectors. Lines about a resource name it either way."""
 

@@ -17,6 +17,7 @@ from supervisely_operator.controller.credentials import ClientPool, Credentials
 from supervisely_operator.controller.cron import CronReconciler
 from supervisely_operator.controller.directory import Directory
 from supervisely_operator.controller.kube import KubeApi, load_kube_config
+from supervisely_operator.controller.leadership import follow_leadership
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import Reconciler, utc_now
 from supervisely_operator.controller.registry import registry
@@ -78,7 +79,8 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: A
     directory = Directory(kwargs["directory"])
     config: OperatorSettings = memo.get("config") or OperatorSettings()
     configure_kopf(settings, config)
-    metrics = OperatorMetrics()
+    metrics = OperatorMetrics(per_resource=config.metrics_per_resource)
+    memo.leadership = follow_leadership(metrics)
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     kube = KubeApi(load_kube_config(), threads=config.kube_threads)
@@ -90,8 +92,9 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: A
         default=default,
         settings=config.client_settings(),
         secret_cache_seconds=config.secret_cache_seconds,
-        on_call=metrics.on_call,
+        observer=metrics,
     )
+    metrics.watch_gates(clients.waiting)
     remotes: RemoteProvider = memo.get("remotes") or RemoteHub(
         clients,
         timing=config.poll_timing(),
@@ -127,4 +130,5 @@ async def clean_up(memo: kopf.Memo, **_: Any) -> None:
         await memo.remotes.aclose()
     await memo.clients.aclose()
     memo.kube.close()
+    memo.leadership.stop()
     memo.metrics.close()

@@ -28,9 +28,10 @@ def test_metrics_count_resources_calls_and_restarts_while_tasks_run(
 
     samples = scrape(operator)
     phase = "supervisely_operator_resources"
-    assert samples[(phase, (("phase", "Running"),))] == 1
-    assert samples[(phase, (("phase", "Failed"),))] == 1
-    assert samples[(phase, (("phase", "Succeeded"),))] == 0
+    namespace = ("namespace", tasks.namespace)
+    assert samples[(phase, (namespace, ("phase", "Running")))] == 1
+    assert samples[(phase, (namespace, ("phase", "Failed")))] == 1
+    assert samples[(phase, (namespace, ("phase", "Succeeded")))] == 0
     starts = samples[
         (
             "supervisely_operator_supervisely_calls_total",
@@ -38,11 +39,12 @@ def test_metrics_count_resources_calls_and_restarts_while_tasks_run(
         )
     ]
     assert starts == len(simulator.calls("tasks.run.app")) == 3
-    assert samples[("supervisely_operator_task_restarts_total", ())] == 1
+    restarts = "supervisely_operator_task_restarts_total"
+    assert samples[(restarts, (("reason", "TaskError"),))] == 1
     assert samples[("supervisely_operator_reconcile_duration_seconds_count", ())] > 0
     info_calls = "supervisely_operator_supervisely_call_duration_seconds_count"
     assert samples[(info_calls, (("method", "tasks.info"),))] > 0
 
     tasks.delete("serve", wait=True)
     after = scrape(operator)
-    assert after[(phase, (("phase", "Running"),))] == 0, "a deleted resource is not counted"
+    assert after[(phase, (namespace, ("phase", "Running")))] == 0, "a deleted one is not counted"
