@@ -26,7 +26,8 @@ from supervisely_operator.controller.settings import OperatorSettings
 # The newest schemas kubernetes-validate ships, and the chart's floor (Chart.yaml kubeVersion).
 KUBE_VERSIONS = ("1.37.0", "1.29.0")
 # Objects of custom resources kubernetes-validate has no schema for: the Prometheus Operator's
-# ServiceMonitor and kopf's peering objects. Only these groups are skipped; anything else without
+# ServiceMonitor and PrometheusRule (its rules pass promtool instead, test_alert_rules.py) and
+# kopf's peering objects. Only these groups are skipped; anything else without
 # a schema fails the test.
 UNKNOWN_TO_VALIDATOR = {"monitoring.coreos.com", "kopf.dev"}
 
@@ -43,6 +44,23 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}}
     },
     "metrics-off": {"metrics": {"enabled": False}},
+    # Every optional part on, and every one off: the packaging checks hold for both.
+    "everything-on": {
+        "replicas": 3,
+        "peering": {"enabled": True},
+        "credentials": {"serverAddress": "https://sly.example.com", "apiToken": "t0ken"},
+        "metrics": {
+            "perResource": True,
+            "serviceMonitor": {"enabled": True},
+            "prometheusRule": {"enabled": True, "alertLabels": {"team": "ml"}},
+            "grafanaDashboard": {"enabled": True, "annotations": {"grafana_folder": "Operators"}},
+        },
+    },
+    "everything-off": {
+        "metrics": {"enabled": False, "prometheusRule": {"enabled": True}},
+        "serviceAccount": {"create": False},
+        "rbac": {"create": False},
+    },
     "scheduling-and-extras": {
         "extraEnv": [
             {"name": "HTTPS_PROXY", "value": "http://proxy.example.com:3128"},
@@ -129,7 +147,7 @@ def test_every_rendered_object_is_valid_kubernetes(
             except kubernetes_validate.ValidationError as error:
                 path = ".".join(str(part) for part in error.path)
                 pytest.fail(f"{obj['kind']}/{obj['metadata']['name']} ({version}): {path}: {error}")
-    assert skipped <= {"ServiceMonitor", "ClusterKopfPeering", "KopfPeering"}
+    assert skipped <= {"ServiceMonitor", "PrometheusRule", "ClusterKopfPeering", "KopfPeering"}
 
 
 def test_chart_crds_are_valid_kubernetes(chart: helm_python.Chart) -> None:
@@ -158,6 +176,8 @@ def test_render_covers_every_template(chart: helm_python.Chart) -> None:
         "Secret",
         "Service",
         "ServiceMonitor",
+        "PrometheusRule",
+        "ConfigMap",
         "ClusterKopfPeering",
         "KopfPeering",
     }
@@ -368,6 +388,29 @@ def test_settings_reach_the_operator(
         exclude={"liveness_endpoint"}
     )
     assert defaults.liveness_endpoint == "http://0.0.0.0:8080/healthz"
+
+
+# --- monitoring ----------------------------------------------------------------------------------
+
+
+def test_everything_on_turns_on_per_resource_metrics_rules_and_dashboard(
+    chart: helm_python.Chart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = render_objects(chart, VALUE_SETS["everything-on"])
+    assert operator_config(objects, monkeypatch).metrics_per_resource is True
+    assert the(objects, "PrometheusRule")["metadata"]["name"] == "supervisely-operator"
+    dashboard = the(objects, "ConfigMap")
+    assert dashboard["metadata"]["annotations"] == {"grafana_folder": "Operators"}
+    endpoint = the(objects, "ServiceMonitor")["spec"]["endpoints"][0]
+    assert endpoint["honorLabels"] is True, "the resources' namespace label must survive"
+    defaults = operator_config(render_objects(chart), monkeypatch)
+    assert defaults.metrics_per_resource is False
+    assert "SUPERVISELY_OPERATOR_METRICS_PER_RESOURCE" not in env_of(render_objects(chart))
+
+
+def test_everything_off_makes_no_optional_object(chart: helm_python.Chart) -> None:
+    kinds = {obj["kind"] for obj in render_objects(chart, VALUE_SETS["everything-off"])}
+    assert kinds == {"Deployment"}
 
 
 # --- credentials ---------------------------------------------------------------------------------

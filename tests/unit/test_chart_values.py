@@ -43,6 +43,7 @@ DEDICATED = {
     "peering_lifetime": "peering.lifetime",
     "liveness_endpoint": "the --liveness argument",
     "metrics_port": "metrics",
+    "metrics_per_resource": "metrics.perResource",
     "log_format": "logFormat",
 }
 
@@ -108,6 +109,8 @@ def test_a_misspelt_key_is_refused(
         ({"logFormat": "yaml"}, "logFormat"),
         ({"image": {"repository": ""}}, "repository"),
         ({"settings": {"pollInterval": 0}}, "pollInterval"),
+        ({"metrics": {"prometheusRule": {"failingMin": 0}}}, "failingMin"),
+        ({"metrics": {"grafanaDashboard": {"labels": {"grafana_dashboard": 1}}}}, "labels"),
     ],
 )
 def test_inconsistent_values_are_refused(
