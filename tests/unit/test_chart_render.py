@@ -55,11 +55,26 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "prometheusRule": {"enabled": True, "alertLabels": {"team": "ml"}},
             "grafanaDashboard": {"enabled": True, "annotations": {"grafana_folder": "Operators"}},
         },
+        "podDisruptionBudget": {"enabled": True, "maxUnavailable": "50%"},
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+            },
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {"team": "ml"}},
+            },
+        ],
     },
     "everything-off": {
         "metrics": {"enabled": False, "prometheusRule": {"enabled": True}},
         "serviceAccount": {"create": False},
         "rbac": {"create": False},
+        "podDisruptionBudget": {"enabled": False},
     },
     "scheduling-and-extras": {
         "extraEnv": [
@@ -178,6 +193,7 @@ def test_render_covers_every_template(chart: helm_python.Chart) -> None:
         "ServiceMonitor",
         "PrometheusRule",
         "ConfigMap",
+        "PodDisruptionBudget",
         "ClusterKopfPeering",
         "KopfPeering",
     }
@@ -390,7 +406,44 @@ def test_settings_reach_the_operator(
     assert defaults.liveness_endpoint == "http://0.0.0.0:8080/healthz"
 
 
-# --- monitoring ----------------------------------------------------------------------------------
+# --- production knobs: disruption budget, topology spread, monitoring -----------------------------
+
+
+def test_a_disruption_budget_keeps_a_replica_through_drains_only_with_several_replicas(
+    chart: helm_python.Chart,
+) -> None:
+    assert by_kind(render_objects(chart), "PodDisruptionBudget") == [], "would block every drain"
+    objects = render_objects(chart, VALUE_SETS["peering-replicas-3"])
+    budget = the(objects, "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    assert "maxUnavailable" not in budget["spec"]
+    pod_labels = the(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    budget = the(render_objects(chart, VALUE_SETS["everything-on"]), "PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == "50%"
+    assert "minAvailable" not in budget["spec"]
+    off = {**VALUE_SETS["peering-replicas-3"], "podDisruptionBudget": {"enabled": False}}
+    assert by_kind(render_objects(chart, off), "PodDisruptionBudget") == []
+
+
+def test_topology_spread_constraints_count_the_operators_pods_unless_told_otherwise(
+    chart: helm_python.Chart,
+) -> None:
+    values = VALUE_SETS["everything-on"]
+    objects = render_objects(chart, values)
+    pod = the(objects, "Deployment")["spec"]["template"]
+    zone, host = pod["spec"]["topologySpreadConstraints"]
+    assert zone == {
+        **values["topologySpreadConstraints"][0],
+        "labelSelector": {
+            "matchLabels": the(objects, "Deployment")["spec"]["selector"]["matchLabels"]
+        },
+    }
+    assert host == values["topologySpreadConstraints"][1], "its own labelSelector is kept"
+    assert (
+        "topologySpreadConstraints"
+        not in the(render_objects(chart), "Deployment")["spec"]["template"]["spec"]
+    )
 
 
 def test_everything_on_turns_on_per_resource_metrics_rules_and_dashboard(

@@ -32,6 +32,7 @@ KUBERNETES_TYPES = {
     "tolerations": "io.k8s.api.core.v1.Toleration",
     "extraEnv": "io.k8s.api.core.v1.EnvVar",
     "imagePullSecrets": "io.k8s.api.core.v1.LocalObjectReference",
+    "topologySpreadConstraints": "io.k8s.api.core.v1.TopologySpreadConstraint",
 }
 
 # Operator settings the chart sets through dedicated values rather than `settings`.
@@ -109,6 +110,16 @@ def test_a_misspelt_key_is_refused(
         ({"logFormat": "yaml"}, "logFormat"),
         ({"image": {"repository": ""}}, "repository"),
         ({"settings": {"pollInterval": 0}}, "pollInterval"),
+        ({"podDisruptionBudget": {"minAvailable": "half"}}, "minAvailable"),
+        ({"topologySpreadConstraints": [{"maxSkew": 1}]}, "topologyKey"),
+        (
+            {
+                "topologySpreadConstraints": [
+                    {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "Maybe"}
+                ]
+            },
+            "whenUnsatisfiable",
+        ),
         ({"metrics": {"prometheusRule": {"failingMin": 0}}}, "failingMin"),
         ({"metrics": {"grafanaDashboard": {"labels": {"grafana_dashboard": 1}}}}, "labels"),
     ],
