@@ -7,6 +7,10 @@ Where it is installed they appear here, each imported only when it is looked up,
 where it is not (the image), asking for one says how to install it.
 """
 
+import asyncio
+import logging
+import re
+import sys
 from datetime import UTC, datetime
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -254,3 +258,121 @@ def _context_namespace() -> str:
         return "default"
     namespace: str = (context or {}).get("context", {}).get("namespace") or "default"
     return namespace
+
+
+RESOURCE_ARGUMENT = re.compile(
+    r"^(?:(?:slytask|superviselytasks?)(?:\.supervisely\.com)?/)?(?P<name>[a-z0-9]([-.a-z0-9]*[a-z0-9])?)$"
+)
+"""``NAME`` or ``TYPE/NAME``, with the type as kubectl spells it (short name, singular, plural)."""
+
+
+@click.command()
+@click.argument("resource", metavar="slytask/NAME")
+@click.option(
+    "-n", "--namespace", default=None, help="The resource's namespace (default: the context's)."
+)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the task ends.")
+@click.option(
+    "--since", default=None, help="Lines newer than a duration (10m, 1h30m) or an RFC 3339 time."
+)
+@click.option(
+    "--tail", type=click.IntRange(min=-1), default=-1, help="The last N lines only (-1: all)."
+)
+@click.option(
+    "--task-id",
+    type=int,
+    default=None,
+    help="An earlier task of the resource (status.previousTaskIds).",
+)
+@click.option("--timestamps", is_flag=True, help="Prefix each line with its time and level.")
+@click.option("--kubeconfig", default=None, help="The kubeconfig to use (default: $KUBECONFIG).")
+@click.option("--context", default=None, help="The kubeconfig context to use.")
+def logs(
+    resource: str,
+    namespace: str | None,
+    follow: bool,
+    since: str | None,
+    tail: int,
+    task_id: int | None,
+    timestamps: bool,
+    kubeconfig: str | None,
+    context: str | None,
+) -> None:
+    """Print the log of a SuperviselyTask's task, read from Supervisely.
+
+    The resource names the task (its current one, or with --task-id an earlier one) and the
+    credentials (its credentialsSecretRef, else SERVER_ADDRESS and API_TOKEN of the environment),
+    as the operator has them; the Secret is read with your Kubernetes credentials.
+    """
+    from kubernetes.config import ConfigException
+
+    from supervisely_operator.controller.credentials import Credentials
+    from supervisely_operator.controller.kube import KubeApi, load_cli_kube_config
+    from supervisely_operator.controller.reconciler import utc_now
+    from supervisely_operator.controller.settings import OperatorSettings
+    from supervisely_operator.controller.task_logs import (
+        LogRequest,
+        LogsRefused,
+        format_entry,
+        parse_since,
+        show_logs,
+    )
+
+    match = RESOURCE_ARGUMENT.match(resource)
+    if match is None:
+        raise click.BadParameter(
+            "give a SuperviselyTask as slytask/NAME (or NAME)", param_hint="slytask/NAME"
+        )
+    # The operator's own warnings (an API server outage, a Retry-After) are not this command's.
+    logging.getLogger("supervisely_operator").setLevel(logging.ERROR)
+    try:
+        api_client, context_namespace = load_cli_kube_config(kubeconfig, context)
+        config = OperatorSettings()
+        environment = None
+        if config.server_address and config.api_token:
+            environment = Credentials(
+                server_address=config.server_address, api_token=config.api_token
+            )
+        request = LogRequest(
+            namespace=namespace or context_namespace,
+            name=match["name"],
+            task_id=task_id,
+            since=parse_since(since, now=utc_now()) if since else None,
+            tail=None if tail < 0 else tail,
+            follow=follow,
+        )
+    except LogsRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    except (ConfigException, OSError) as error:  # no usable kubeconfig: its loader's words
+        raise click.ClickException(f"no Kubernetes configuration: {error}") from None
+    kube = KubeApi(api_client, threads=1)
+
+    async def show() -> None:
+        await show_logs(
+            kube,
+            request,
+            environment=environment,
+            write=lambda entry: click.echo(format_entry(entry, timestamps=timestamps)),
+            note=lambda text: click.echo(text, err=True),
+        )
+
+    try:
+        asyncio.run(show())
+    except LogsRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    except KeyboardInterrupt:
+        sys.exit(130)
+    finally:
+        kube.close()
+
+
+main.add_command(logs)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def kubectl_slytask() -> None:
+    """SuperviselyTask commands for kubectl: `kubectl slytask logs NAME` (a kubectl plugin,
+    installed as kubectl-slytask with the operator)."""
+
+
+kubectl_slytask.add_command(logs)

@@ -159,7 +159,9 @@ def test_the_operator_wheel_requires_none_of_the_toolings_dependencies(
     assert {str(r) for r in runtime} == {str(Requirement(d)) for d in OPERATOR["dependencies"]}
     names = {canonicalize_name(r.name) for r in requirements}
     assert names & {*TOOLING_ONLY_DEPENDENCIES, canonicalize_name(DEVKIT["name"])} == set()
-    assert operator_wheel.entry_points() == {"console_scripts": {"supervisely-operator"}}
+    assert operator_wheel.entry_points() == {
+        "console_scripts": {"supervisely-operator", "kubectl-slytask"}
+    }
 
 
 def test_the_devkit_wheel_holds_the_tooling_and_no_operator(devkit_wheel: Wheel) -> None:

@@ -15,12 +15,15 @@ import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import kubernetes
 import urllib3
 
 from supervisely_operator.api import resource
+
+IN_CLUSTER_NAMESPACE: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 RBAC_VERBS: Final = {
     (resource.GROUP, resource.PLURAL): frozenset({"get", "delete", "create"}),
@@ -70,6 +73,30 @@ def load_kube_config() -> kubernetes.client.ApiClient:
     except kubernetes.config.ConfigException:
         kubernetes.config.load_kube_config(client_configuration=configuration)
     return kubernetes.client.ApiClient(configuration)
+
+
+def load_cli_kube_config(
+    kubeconfig: str | None = None, context: str | None = None
+) -> tuple[kubernetes.client.ApiClient, str]:
+    """For a command run by a person: their kubeconfig (``$KUBECONFIG``, or the one named) and
+    its context's namespace, as kubectl has them; in a pod without one, the pod's own."""
+    configuration = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_kube_config(
+            config_file=kubeconfig, context=context, client_configuration=configuration
+        )
+        contexts, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
+    except kubernetes.config.ConfigException:
+        if kubeconfig is not None or context is not None:
+            raise
+        kubernetes.config.load_incluster_config(client_configuration=configuration)
+        namespace = (
+            IN_CLUSTER_NAMESPACE.read_text().strip() if IN_CLUSTER_NAMESPACE.exists() else ""
+        )
+        return kubernetes.client.ApiClient(configuration), namespace or "default"
+    chosen = next((c for c in contexts if c["name"] == context), active) if context else active
+    namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
+    return kubernetes.client.ApiClient(configuration), namespace
 
 
 class KubeApi:
