@@ -1,13 +1,13 @@
 """The real operator, in-process, against kmock as its Kubernetes API.
 
-Why this tier exists: the local control plane of the e2e tests has no core v1 API, so Events
-cannot be posted and Secrets cannot be read there. Here kmock (by kopf's author) stands in for
-the whole Kubernetes API, the project's simulator stands in for Supervisely, and nothing of
-the operator is mocked: kopf runs our ``registry`` (controller/registry.py) with the same options as
-``supervisely-operator run``, its login handler and our ``KubeApi`` both read a kubeconfig
-that points at kmock, and every request is recorded for the tests to assert on. kopf runs on
-an event loop of its own (see :class:`OperatorThread`); kmock and the simulator run on the
-test's.
+Why this tier exists: the local control plane of the e2e tests has no core v1 API, so Secrets
+cannot be read there (its front serves Events from memory, a stand-in). Here kmock (by kopf's
+author) stands in for the whole Kubernetes API, the project's simulator stands in for
+Supervisely, and nothing of the operator is mocked: kopf runs our ``registry``
+(controller/registry.py) with the same options as ``supervisely-operator run``, its login
+handler and our ``KubeApi`` both read a kubeconfig that points at kmock, and every request is
+recorded for the tests to assert on. kopf runs on an event loop of its own (see
+:class:`OperatorThread`); kmock and the simulator run on the test's.
 
 kmock's emulator keeps objects in memory but, by design, treats writes as plain dict merges.
 :class:`ApiServerEmulator` adds the few semantics of a real API server the operator depends on

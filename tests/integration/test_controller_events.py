@@ -1,7 +1,8 @@
 """Events about a SuperviselyTask, as kopf posts them to core v1 on the operator's behalf.
 
-The local control plane of the e2e tests has no core v1, so this is where the Events' wire form
-is checked: the reason and type the decision chose, the message, and the object they are about.
+Here the Events' wire form is checked fast and in full: the reason and type the decision chose,
+the message, and the object they are about. The e2e tier sees them too, through the dev
+cluster's front, which serves Events from memory (tests/e2e/operator/test_events_live.py).
 """
 
 from typing import Any

@@ -1,4 +1,5 @@
-"""The discovery front against a fake API server, over real loopback HTTP.
+"""The discovery front against a fake API server, over real loopback HTTP; and the core v1
+Events it serves itself, as kopf posts them and kubectl reads them.
 
 The fake stands in for apiextensions-apiserver: it lists CRDs, publishes its own
 OpenAPI root and apiextensions document, serves group discovery for one group
@@ -364,3 +365,160 @@ async def test_a_client_leaving_a_watch_frees_the_upstream_connection(setup: Set
     while not upstream_transport.is_closing():
         assert asyncio.get_running_loop().time() < deadline, "the upstream watch was left open"
         await asyncio.sleep(0.01)
+
+
+# --- core v1 Events, served by the front from memory -------------------------------------------
+
+NS = "vision"
+EVENTS = f"/api/v1/namespaces/{NS}/events"
+
+
+def kopf_event(
+    name: str, reason: str, *, uid: str = "uid-1", type_: str = "Normal"
+) -> dict[str, Any]:
+    """What kopf's post_event sends (kopf/_cogs/clients/events.py)."""
+    return {
+        "metadata": {"namespace": NS, "generateName": "kopf-event-"},
+        "action": "Action?",
+        "type": type_,
+        "reason": reason,
+        "message": f"{reason} of {name}",
+        "reportingComponent": "supervisely-operator",
+        "reportingInstance": "dev",
+        "source": {"component": "supervisely-operator"},
+        "involvedObject": {
+            "apiVersion": "supervisely.com/v1alpha1",
+            "kind": "SuperviselyTask",
+            "name": name,
+            "uid": uid,
+            "namespace": NS,
+        },
+        "firstTimestamp": "2026-12-07T10:00:00+00:00",
+        "lastTimestamp": "2026-12-07T10:00:00+00:00",
+        "eventTime": "2026-12-07T10:00:00+00:00",
+    }
+
+
+async def post(setup: Setup, body: dict[str, Any], path: str = EVENTS) -> tuple[int, Any]:
+    # kopf sends Content-Type: application/json, the kubernetes client sometimes none.
+    async with setup.http.post(setup.front_url + path, data=json.dumps(body)) as response:
+        return response.status, await response.json()
+
+
+async def get(setup: Setup, path: str, **params: str) -> tuple[int, Any]:
+    async with setup.http.get(setup.front_url + path, params=params) as response:
+        return response.status, await response.json()
+
+
+async def test_an_event_as_kopf_posts_it_is_created_with_a_generated_name(setup: Setup) -> None:
+    status, created = await post(setup, kopf_event("train", "Started"))
+    assert status == 201, created
+    metadata = created["metadata"]
+    assert metadata["name"].startswith("kopf-event-")
+    assert len(metadata["name"]) == len("kopf-event-") + 5
+    assert (created["apiVersion"], created["kind"], metadata["namespace"]) == ("v1", "Event", NS)
+    assert metadata["uid"]
+    assert metadata["resourceVersion"] == "1"
+    assert "generateName" not in metadata
+    status, read = await get(setup, f"{EVENTS}/{metadata['name']}")
+    assert (status, read) == (200, created)
+    assert setup.fake.received == [], "events never reach the API server"
+
+
+async def test_lists_select_by_involved_object_reason_and_type_as_kubectl_does(
+    setup: Setup,
+) -> None:
+    await post(setup, kopf_event("train", "Started"))
+    await post(setup, kopf_event("train", "Finished", type_="Normal"))
+    await post(setup, kopf_event("serve", "TaskError", uid="uid-2", type_="Warning"))
+    await post(
+        setup,
+        {**kopf_event("other", "Started"), "metadata": {"name": "elsewhere", "namespace": "ml"}},
+        path="/api/v1/namespaces/ml/events",
+    )
+
+    async def reasons(path: str, selector: str = "") -> list[str]:
+        status, listed = await get(setup, path, fieldSelector=selector)
+        assert status == 200, listed
+        assert listed["kind"] == "EventList"
+        return [item["reason"] for item in listed["items"]]
+
+    # kubectl describe's selector for one object
+    describe = f"involvedObject.name=train,involvedObject.namespace={NS},involvedObject.uid=uid-1"
+    assert await reasons(EVENTS, describe) == ["Started", "Finished"]
+    assert await reasons(EVENTS, "type=Warning") == ["TaskError"]
+    assert await reasons(EVENTS, "reason!=Started") == ["Finished", "TaskError"]
+    assert await reasons(EVENTS) == ["Started", "Finished", "TaskError"]
+    assert await reasons("/api/v1/events") == ["Started", "Finished", "TaskError", "Started"]
+    status, refused = await get(setup, EVENTS, fieldSelector="spec.nodeName=a")
+    assert (status, refused["kind"], refused["reason"]) == (400, "Status", "BadRequest")
+
+
+async def test_a_watch_streams_what_exists_then_what_comes(setup: Setup) -> None:
+    await post(setup, kopf_event("train", "Started"))
+    url = setup.front_url + EVENTS
+    params = {"watch": "true", "fieldSelector": "involvedObject.name=train"}
+    async with setup.http.get(url, params=params) as response:
+        assert response.status == 200
+        first = json.loads(await asyncio.wait_for(response.content.readline(), STEP_TIMEOUT))
+        await post(setup, kopf_event("serve", "Started", uid="uid-2"))  # not selected
+        await post(setup, kopf_event("train", "Running"))
+        second = json.loads(await asyncio.wait_for(response.content.readline(), STEP_TIMEOUT))
+    assert (first["type"], first["object"]["reason"]) == ("ADDED", "Started")
+    assert (second["type"], second["object"]["reason"]) == ("ADDED", "Running")
+
+
+async def test_a_watch_resumes_after_a_resource_version_and_ends_at_its_timeout(
+    setup: Setup,
+) -> None:
+    await post(setup, kopf_event("train", "Queued"))
+    _, listed = await get(setup, EVENTS)  # at version 1: "0" would mean "what exists, then"
+    await post(setup, kopf_event("train", "Started"))
+    _, created = await post(setup, kopf_event("train", "Running"))
+    name = created["metadata"]["name"]
+    async with setup.http.delete(f"{setup.front_url}{EVENTS}/{name}") as response:
+        assert response.status == 200
+    params = {
+        "watch": "1",
+        "resourceVersion": listed["metadata"]["resourceVersion"],
+        "timeoutSeconds": "1",
+    }
+    async with setup.http.get(setup.front_url + EVENTS, params=params) as response:
+        lines = (await asyncio.wait_for(response.read(), STEP_TIMEOUT)).splitlines()
+    changes = [(c["type"], c["object"]["reason"]) for c in map(json.loads, lines)]
+    assert changes == [("ADDED", "Started"), ("ADDED", "Running"), ("DELETED", "Running")]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code"),
+    [
+        (EVENTS, {**kopf_event("a", "Started"), "metadata": {"namespace": "ml", "name": "x"}}, 400),
+        (EVENTS, {**kopf_event("a", "Started"), "metadata": {"namespace": NS}}, 422),
+    ],
+    ids=["namespace-mismatch", "no-name"],
+)
+async def test_refusals_are_kubernetes_statuses(
+    setup: Setup, path: str, body: dict[str, Any], code: int
+) -> None:
+    status, refused = await post(setup, body, path)
+    assert status == code
+    assert refused["kind"] == "Status"
+    assert refused["code"] == code
+
+
+async def test_a_taken_name_and_an_unknown_one_are_refused(setup: Setup) -> None:
+    named = {**kopf_event("a", "Started"), "metadata": {"namespace": NS, "name": "once"}}
+    assert (await post(setup, named))[0] == 201
+    status, refused = await post(setup, named)
+    assert (status, refused["reason"]) == (409, "AlreadyExists")
+    status, missing = await get(setup, f"{EVENTS}/never")
+    assert (status, missing["reason"]) == (404, "NotFound")
+    async with setup.http.patch(f"{setup.front_url}{EVENTS}/once", json={}) as response:
+        assert response.status == 405
+
+
+async def test_discovery_lists_exactly_the_verbs_served(setup: Setup) -> None:
+    status, document = await get(setup, "/api/v1")
+    assert status == 200
+    [events] = [r for r in document["resources"] if r["name"] == "events"]
+    assert sorted(events["verbs"]) == ["create", "delete", "get", "list", "watch"]

@@ -4,8 +4,8 @@ Alone, the server has no ``/api`` and no ``/apis`` (inside kube-apiserver the
 aggregator answers them), so neither kubectl nor kopf can find resources. These
 pure functions build the legacy discovery documents from the CRD list, as
 kube-apiserver would: only established CRDs, only served versions, versions in
-Kubernetes' priority order. ``/api/v1`` lists ``namespaces`` and ``events`` only
-because kopf's namespace observer waits until it sees ``namespaces``.
+Kubernetes' priority order. ``/api/v1`` lists ``namespaces`` (kopf's namespace observer
+waits until it sees it) and ``events``, which the front serves from memory (``events``).
 """
 
 import re
@@ -145,8 +145,13 @@ def api_versions(*, server_address: str) -> JsonObject:
     }
 
 
+EVENT_VERBS = ("create", "delete", "get", "list", "watch")
+"""What the front serves of Events itself (``events``)."""
+
+
 def core_v1_resources() -> JsonObject:
-    """``GET /api/v1``: only what kopf waits for; the server does not serve either."""
+    """``GET /api/v1``: what kopf waits for: ``namespaces`` (listed, not served) and ``events``
+    (served by the front from memory)."""
     return {
         "kind": "APIResourceList",
         "groupVersion": "v1",
@@ -164,7 +169,7 @@ def core_v1_resources() -> JsonObject:
                 "singularName": "event",
                 "namespaced": True,
                 "kind": "Event",
-                "verbs": list(CUSTOM_RESOURCE_VERBS),
+                "verbs": list(EVENT_VERBS),
                 "shortNames": ["ev"],
             },
         ],

@@ -16,6 +16,8 @@ would send the server to its token-review webhook, which is the server itself
 and times out.
 """
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -30,6 +32,7 @@ from aiohttp import web
 from yarl import URL
 
 from supervisely_devkit.devcluster import discovery, openapi
+from supervisely_devkit.devcluster.events import EventError, EventStore, Selector
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,9 @@ _NEVER_ADDED = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 _GROUP_PATH = re.compile(r"^/apis/(?P<group>[^/]+)/?$")
 _GROUP_VERSION_PATH = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/?$")
 _OPENAPI_GV_PATH = re.compile(r"^/openapi/v3/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/?$")
+_EVENTS_PATH = re.compile(
+    r"^/api/v1/(?:namespaces/(?P<namespace>[^/]+)/)?events(?:/(?P<name>[^/]+))?/?$"
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,7 @@ class DiscoveryFront:
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._meta_schemas: dict[str, Any] | None = None
+        self.events = EventStore()
         self.url = ""
 
     async def start(self, *, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -149,6 +156,12 @@ class DiscoveryFront:
         return self._session
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        events = _EVENTS_PATH.match(request.path)
+        if events is not None:
+            try:
+                return await self._events(request, events["namespace"], events["name"])
+            except EventError as error:
+                return _status(error.code, reason=error.reason, message=error.message)
         if request.method == "GET":
             handler = self._local_handler(request.path)
             if handler is not None:
@@ -268,6 +281,39 @@ class DiscoveryFront:
         if document is None:
             return await self._proxy(request)
         return web.json_response(document, headers={"Cache-Control": "no-cache, private"})
+
+    async def _events(
+        self, request: web.Request, namespace: str | None, name: str | None
+    ) -> web.StreamResponse:
+        """Core v1 Events from the front's own store (see ``events``)."""
+        store, query = self.events, request.query
+        if request.method == "POST" and namespace is not None and name is None:
+            try:
+                body = json.loads(await request.read())
+            except ValueError:
+                raise EventError(400, "BadRequest", "the body is not JSON") from None
+            return web.json_response(store.create(namespace, body), status=201)
+        if request.method == "GET" and name is not None and namespace is not None:
+            return web.json_response(store.get(namespace, name))
+        if request.method == "DELETE" and name is not None and namespace is not None:
+            return web.json_response(store.delete(namespace, name))
+        if request.method != "GET" or name is not None:
+            raise EventError(405, "MethodNotAllowed", f"{request.method} is not served for events")
+        fields = Selector.parse(query.get("fieldSelector"), fields=True)
+        labels = Selector.parse(query.get("labelSelector"), fields=False)
+        if query.get("watch") not in ("true", "1"):
+            return web.json_response(store.list(namespace, fields=fields, labels=labels))
+        changes = store.watch(
+            namespace, fields=fields, labels=labels, resource_version=query.get("resourceVersion")
+        )
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        timeout = float(query.get("timeoutSeconds") or 0) or None
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            async with asyncio.timeout(timeout):
+                async for change in changes:
+                    await response.write(json.dumps(change).encode() + b"\n")
+        return response
 
     async def _upstream_request(
         self, request: web.Request, body: bytes | None
