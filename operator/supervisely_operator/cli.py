@@ -323,8 +323,6 @@ def logs(
         raise click.BadParameter(
             "give a SuperviselyTask as slytask/NAME (or NAME)", param_hint="slytask/NAME"
         )
-    # The operator's own warnings (an API server outage, a Retry-After) are not this command's.
-    logging.getLogger("supervisely_operator").setLevel(logging.ERROR)
     try:
         api_client, context_namespace = load_cli_kube_config(kubeconfig, context)
         config = OperatorSettings()
@@ -356,6 +354,10 @@ def logs(
             note=lambda text: click.echo(text, err=True),
         )
 
+    # The operator's own log lines (an API server outage, a Retry-After) are not this command's
+    # output: with no handler of their own they would reach stderr through logging's last resort.
+    quiet = logging.NullHandler()
+    logging.getLogger("supervisely_operator").addHandler(quiet)
     try:
         asyncio.run(show())
     except LogsRefused as refused:
@@ -363,6 +365,7 @@ def logs(
     except KeyboardInterrupt:
         sys.exit(130)
     finally:
+        logging.getLogger("supervisely_operator").removeHandler(quiet)
         kube.close()
 
 
