@@ -95,3 +95,11 @@ def probes(expr: str) -> list[str]:
         absent = re.fullmatch(r"absent\((.*)\)", part)
         found.append(absent[1].strip() if absent else part)
     return found
+
+
+def label_values(query: str) -> tuple[str, str]:
+    """Grafana's ``label_values(selector, label)``: its selector and its label."""
+    match = re.fullmatch(r"label_values\((?P<selector>.+),\s*(?P<label>\w+)\)", query.strip())
+    if match is None:
+        raise ValueError(f"not label_values(selector, label): {query}")
+    return match["selector"].strip(), match["label"]
