@@ -2,7 +2,7 @@
 
 Here the Events' wire form is checked fast and in full: the reason and type the decision chose,
 the message, and the object they are about. The e2e tier sees them too, through the dev
-cluster's front, which serves Events from memory (tests/e2e/operator/test_events_live.py).
+cluster's front, which serves Events from memory (tests/e2e/operator/test_events_and_logs_live.py).
 """
 
 from typing import Any

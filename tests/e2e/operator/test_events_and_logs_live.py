@@ -1,17 +1,22 @@
-"""``supervisely-operator logs`` and its kubectl plugin against the local API server and the
-simulator, while the operator runs tasks through their life.
+"""What a user sees of a task's life beside its status: its Events, through ``kubectl get events``
+and ``kubectl describe`` (the dev cluster's front serves core v1 Events; the API server alone has
+none), and its log, through ``supervisely-operator logs`` and its kubectl plugin; against the
+local API server and the simulator, while the operator runs tasks. One test, to start one
+operator for both.
 
-It shows a task's log, follows a running one to its end, shows a restarted resource's earlier
-task, and says plainly that a token was refused; no output holds a token. The command runs
+The log command shows a task's log, follows a running one to its end, shows a restarted
+resource's earlier task, and says plainly that a token was refused; no output holds a token. It runs
 in-process (through click's runner, with its real arguments and the real cluster and
 simulator: a process would spend most of its time importing the kubernetes client), except
 ``kubectl slytask logs``, which runs as kubectl runs a plugin: a process found on PATH.
 """
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 from click.testing import CliRunner, Result
@@ -36,7 +41,7 @@ def full_log(simulator: ThreadedSimulator, token: str, task_id: int) -> list[str
     return [entry["message"] for entry in reply.json()]
 
 
-def test_a_tasks_log_is_shown_followed_and_an_earlier_one_found_without_a_token_in_sight(
+def test_a_tasks_events_and_log_are_shown_its_log_followed_and_an_earlier_one_found(
     crd_cluster: ClusterAccess,
     simulator: ThreadedSimulator,
     operator: OperatorProcess,
@@ -69,6 +74,7 @@ def test_a_tasks_log_is_shown_followed_and_an_earlier_one_found_without_a_token_
     assert lines == full_log(simulator, operator_token, task_id), "each line once, all of them"
     assert lines[0].startswith(f"Task {task_id} queued")
     assert lines[-1] == "Application finished successfully"
+    events_of_a_life_reach_kubectl(tasks, "finishes", task_id)
 
     # A restarted resource: its earlier task by --task-id, its current one through kubectl.
     failed = tasks.wait_phase("fails", "Failed")
@@ -108,3 +114,44 @@ def test_a_tasks_log_is_shown_followed_and_an_earlier_one_found_without_a_token_
     for output in outputs:
         assert operator_token not in output
         assert WRONG_TOKEN not in output
+    assert "Failed to post an event" not in operator.log()
+
+
+def events_of_a_life_reach_kubectl(tasks: Tasks, name: str, task_id: int) -> None:
+    """The Events kopf posted for the task's life, as kubectl shows them."""
+    obj = tasks.wait_phase(name, "Succeeded")
+
+    def told() -> list[dict[str, Any]]:
+        listed = tasks.kubectl(
+            "get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json"
+        )
+        items: list[dict[str, Any]] = json.loads(listed)["items"]
+        return items
+
+    # kopf posts Events from a queue, in order: once Finished is there, all before it are too.
+    tasks.wait(name, lambda _: "Finished" in [e["reason"] for e in told()], what="told")
+    events = told()
+    reasons = [event["reason"] for event in events]
+    assert reasons[0] in {"Started", "Adopted"}
+    assert reasons[-1] == "Finished"
+    assert set(reasons) <= {
+        "Started",
+        "Adopted",
+        "Queued",
+        "AwaitingReadiness",
+        "Running",
+        "Finished",
+    }
+    assert events[-1]["message"] == f"Task {task_id} finished"
+    for event in events:
+        assert event["type"] == "Normal"
+        assert event["involvedObject"] == {
+            "apiVersion": "supervisely.com/v1alpha1",
+            "kind": "SuperviselyTask",
+            "name": name,
+            "namespace": tasks.namespace,
+            "uid": obj["metadata"]["uid"],
+        }
+        assert event["source"] == {"component": "supervisely-operator"}
+    described = tasks.kubectl("describe", "slytask", name).split("\nEvents:", 1)[1]
+    assert f"Task {task_id} finished" in described
