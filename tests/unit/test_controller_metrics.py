@@ -226,6 +226,24 @@ def test_a_server_is_up_while_it_answers_and_its_tokens_accepted_until_one_is_re
     assert up_and_accepted(metrics) == (None, None), "a server nobody calls any more goes stale"
 
 
+def test_an_app_still_starting_behind_the_proxy_does_not_make_the_server_down() -> None:
+    """The readiness probe goes through Supervisely to the app; its 502 is the app's."""
+    metrics = OperatorMetrics()
+
+    def call(method: str, outcome: str) -> None:
+        metrics.on_call(server=SERVER, credentials="a", method=method, outcome=outcome, seconds=1)
+
+    call("tasks.list", "ok")
+    call("tasks.request.direct", "server_error")
+    assert up_and_accepted(metrics)[0] == 1
+    call("tasks.request.direct", "timeout")
+    assert up_and_accepted(metrics)[0] == 1
+    call("tasks.list", "server_error")
+    assert up_and_accepted(metrics)[0] == 0
+    call("tasks.request.direct", "ok")
+    assert up_and_accepted(metrics)[0] == 1, "an answer through the proxy is an answer"
+
+
 def test_requests_held_at_each_gate_are_read_at_scrape_time() -> None:
     metrics = OperatorMetrics()
     held = {SERVER: 0}

@@ -177,7 +177,8 @@ SERVER_UP = Metric(
     f"{PREFIX}_supervisely_up",
     "gauge",
     "1 when the last attempt to the server got an answer from it (any status but a 5xx), 0 "
-    "after a timeout, a refused connection, a 5xx or a reply that is not Supervisely's",
+    "after a timeout, a refused connection, a 5xx or a reply that is not Supervisely's (a "
+    "readiness probe's failure is the app's, and does not count)",
     (SERVER,),
 )
 CREDENTIALS_ACCEPTED = Metric(

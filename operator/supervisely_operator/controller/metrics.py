@@ -57,6 +57,9 @@ _ANSWERED = frozenset(
 """Outcomes that mean the server itself answered (anything else: no answer, a 5xx, a proxy)."""
 _TOKEN_ACCEPTED = frozenset({CallOutcome.OK, CallOutcome.NOT_FOUND, CallOutcome.REJECTED})
 """Outcomes that mean the server read the token and went on to the request."""
+APP_PROXY_METHODS: Final = frozenset({"tasks.request.direct"})
+"""Calls Supervisely passes on to an app (the readiness probe): a 502 there is an app still
+starting behind the platform's proxy, and tells nothing of whether Supervisely answers."""
 
 
 def _gauge(metric: declared.Metric) -> GaugeMetricFamily:
@@ -136,9 +139,10 @@ class ServerCollector(Collector):
         self._accepted: dict[str, float] = {}
         self.waiting: Callable[[], Mapping[str, int]] = dict
 
-    def on_call(self, *, server: str, credentials: str, outcome: str) -> None:
+    def on_call(self, *, server: str, credentials: str, method: str, outcome: str) -> None:
         now = self._clock()
-        self._answered[server] = (outcome in _ANSWERED, now)
+        if method not in APP_PROXY_METHODS or outcome in _ANSWERED:
+            self._answered[server] = (outcome in _ANSWERED, now)
         if outcome == CallOutcome.UNAUTHORIZED:
             self._refused[(server, credentials)] = now
         elif outcome in _TOKEN_ACCEPTED:
@@ -224,7 +228,7 @@ class OperatorMetrics:
         """One HTTP attempt of a client of the pool."""
         self.calls.labels(method=method, outcome=outcome).inc()
         self.call_seconds.labels(method=method).observe(seconds)
-        self.servers.on_call(server=server, credentials=credentials, outcome=outcome)
+        self.servers.on_call(server=server, credentials=credentials, method=method, outcome=outcome)
 
     def on_wait(self, *, method: str, seconds: float) -> None:
         """One HTTP attempt let go by its server's gate after ``seconds``."""
