@@ -25,7 +25,7 @@ import yaml
 from chart_render import DEPLOY_DIR, RULES_FILE
 from dashboard import VARIABLES, expressions
 from promql import label_values, probes
-from supervisely_devkit.demo.process import free_port
+from supervisely_devkit.demo.process import METRICS_PORT_VARIABLE, free_port
 from supervisely_devkit.simulator import Scenario
 from supervisely_devkit.simulator.faults import FaultSpec
 
@@ -47,15 +47,27 @@ def scenario(scenario: Scenario) -> Scenario:
 
 
 @pytest.fixture
-def prometheus(operator: OperatorProcess, tmp_path: Path) -> Iterator[str]:
-    """Debian's Prometheus scraping the operator every second, with the alert rules loaded."""
+def metrics_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def operator_env(operator_env: dict[str, str], metrics_port: int) -> dict[str, str]:
+    """The operator serves its metrics where Prometheus, started first, already scrapes."""
+    return {**operator_env, METRICS_PORT_VARIABLE: str(metrics_port)}
+
+
+@pytest.fixture
+def prometheus(metrics_port: int, tmp_path: Path) -> Iterator[str]:
+    """Debian's Prometheus scraping the operator's port every second, with the alert rules
+    loaded. Started before the operator: Prometheus applies new targets only every 5 s, and
+    that wait then overlaps the operator's start."""
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.fail(
             "prometheus is not installed: run .ci/system-packages (Debian's prometheus package)",
             pytrace=False,
         )
-    target = httpx.URL(operator.metrics_url)
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(DEPLOY_DIR / RULES_FILE)],
@@ -63,7 +75,7 @@ def prometheus(operator: OperatorProcess, tmp_path: Path) -> Iterator[str]:
             {
                 "job_name": JOB,
                 "honor_labels": True,  # as the chart's ServiceMonitor
-                "static_configs": [{"targets": [f"{target.host}:{target.port}"]}],
+                "static_configs": [{"targets": [f"127.0.0.1:{metrics_port}"]}],
             }
         ],
     }
@@ -83,8 +95,6 @@ def prometheus(operator: OperatorProcess, tmp_path: Path) -> Iterator[str]:
     )
     try:
         wait_until(lambda: _ready(url, process), what="Prometheus ready", timeout=READY_TIMEOUT)
-        # A rate needs the counters' values from before the life begins: the first scrape.
-        wait_until(lambda: bool(query(url, f'up{{job="{JOB}"}} == 1')), what="scraped")
         yield url
     finally:
         process.terminate()
@@ -94,6 +104,15 @@ def prometheus(operator: OperatorProcess, tmp_path: Path) -> Iterator[str]:
             process.kill()
             process.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def scraping(prometheus: str, operator: OperatorProcess) -> str:
+    """Prometheus, once it has scraped the running operator: rates need the counters' values
+    from before the life begins."""
+    up = f'up{{job="{JOB}"}} == 1'
+    wait_until(lambda: bool(query(prometheus, up)), what="scraped", timeout=READY_TIMEOUT)
+    return prometheus
 
 
 def _ready(url: str, process: "subprocess.Popen[bytes]") -> bool:
@@ -133,7 +152,7 @@ def checks() -> dict[str, str]:
 
 
 def test_every_dashboard_and_alert_expression_returns_data_from_a_real_prometheus(
-    tasks: Tasks, operator: OperatorProcess, prometheus: str
+    prometheus: str, scraping: str, tasks: Tasks
 ) -> None:
     # Labels of closed sets (outcomes, restart reasons) are exported from the start, so a
     # failure without a restart is enough to exercise the failure panels and the alert.

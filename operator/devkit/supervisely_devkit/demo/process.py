@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+METRICS_PORT_VARIABLE = "SUPERVISELY_OPERATOR_METRICS_PORT"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 _ERROR_RECORD = re.compile(r"^\[[^\]]+\] \S+\s+\[(?:ERROR|CRITICAL)\s*\]")
@@ -103,15 +104,17 @@ class OperatorProcess:
         return None if self._process is None else self._process.pid
 
     def start(self) -> None:
-        """Start and wait until kopf reports itself healthy."""
-        port, metrics_port = free_port(), free_port()
+        """Start and wait until kopf reports itself healthy. The metrics port is the one the
+        given env names (a Prometheus set up first can scrape it from the start), else free."""
+        port = free_port()
+        metrics_port = int(self._env.get(METRICS_PORT_VARIABLE) or 0) or free_port()
         env = {
             **os.environ,
             **self._env,
             "KUBECONFIG": str(self._kubeconfig),
             "SERVER_ADDRESS": self._server,
             "API_TOKEN": self._token,
-            "SUPERVISELY_OPERATOR_METRICS_PORT": str(metrics_port),
+            METRICS_PORT_VARIABLE: str(metrics_port),
         }
         self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         health = f"http://127.0.0.1:{port}/healthz"
