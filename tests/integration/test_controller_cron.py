@@ -15,6 +15,7 @@ from supervisely_operator.api import resource
 from supervisely_operator.controller.cron import CronReconciler
 from supervisely_operator.controller.directory import Directory, Entry, Key, index_entries
 from supervisely_operator.controller.kube import KubeApi
+from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.reconcile.situation import Event
 
 from controller_harness import TASKS, ApiServerEmulator, Cluster
@@ -75,12 +76,17 @@ async def cron_task(cluster: Cluster, **spec: Any) -> dict[str, Any]:
 
 
 def reconciler_at(
-    kube: KubeApi, api: ApiServerEmulator, now: datetime, events: list[Event]
+    kube: KubeApi,
+    api: ApiServerEmulator,
+    now: datetime,
+    events: list[Event],
+    metrics: OperatorMetrics | None = None,
 ) -> CronReconciler:
     return CronReconciler(
         kube=kube,
         directory=Directory(Index(api)),
         post_event=lambda obj, event: events.append(event),
+        metrics=metrics or OperatorMetrics(),
         now=lambda: now,
     )
 
@@ -110,7 +116,8 @@ async def test_a_due_tick_makes_its_run_from_the_template_once_even_when_asked_t
 ) -> None:
     made = await cron_task(cluster)
     tick = created_at(made).replace(second=0) + timedelta(minutes=5 - created_at(made).minute % 5)
-    reconciler = reconciler_at(kube, kube_api, tick + timedelta(seconds=3), events)
+    metrics = OperatorMetrics()
+    reconciler = reconciler_at(kube, kube_api, tick + timedelta(seconds=3), events, metrics)
 
     plan = await reconciler.run_pass(cron_object(kube_api), logger=LOGGER)
 
@@ -132,6 +139,8 @@ async def test_a_due_tick_makes_its_run_from_the_template_once_even_when_asked_t
     status = cron_object(kube_api)["status"]
     assert status["lastScheduleTime"].startswith(tick.strftime("%Y-%m-%dT%H:%M"))
     assert [event.reason for event in events] == ["Scheduled"]
+    runs_made = "supervisely_operator_cron_runs_total"
+    assert metrics.registry.get_sample_value(runs_made, {"reason": "Scheduled"}) == 1
 
     # As after a crash between the create and the status write: the run exists, the old
     # status does not say so; the pass finds the run and makes none.

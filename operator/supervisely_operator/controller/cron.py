@@ -27,6 +27,7 @@ from supervisely_operator.controller.directory import Directory
 from supervisely_operator.controller.kube import KubeApi, KubeRefused, ObjectGone, StaleObject
 from supervisely_operator.controller.loop import daemon_sleep
 from supervisely_operator.controller.merge_patch import merge_patch
+from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import (
     EventPoster,
     Logger,
@@ -53,11 +54,13 @@ class CronReconciler:
         kube: KubeApi,
         directory: Directory,
         post_event: EventPoster,
+        metrics: OperatorMetrics,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._kube = kube
         self._directory = directory
         self._post_event = post_event
+        self._metrics = metrics
         self._now = now
 
     async def run_pass(self, obj: Mapping[str, Any], *, logger: Logger) -> CronPlan:
@@ -107,6 +110,7 @@ class CronReconciler:
             level = logging.WARNING if event.type == "Warning" else logging.INFO
             logger.log(level, "%s: %s", event.reason, event.message)
             self._post_event(obj, event)
+        self._metrics.cron_events(event.reason for event in plan.events)
         return plan
 
 

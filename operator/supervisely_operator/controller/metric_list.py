@@ -34,6 +34,8 @@ WAIT_BUCKETS: Final = (0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30)
 UNKNOWN_PHASE: Final = "Unknown"
 """The phase of a resource no pass has written a phase for yet."""
 RECONCILE_ERROR_KINDS: Final = ("conflict", "kube_unavailable", "invalid_spec", "unexpected")
+CRON_RUN_REASONS: Final = (Reason.SCHEDULED, Reason.TRIGGERED)
+CRON_SKIP_REASONS: Final = (Reason.SCHEDULE_SKIPPED, Reason.SCHEDULE_MISSED)
 RESTART_REASONS: Final = (
     Reason.TASK_ERROR,
     Reason.TASK_LOST,
@@ -221,6 +223,25 @@ LEADER = Metric(
     "1 while this replica acts on resources (standalone, or the active one of a peering), 0 "
     "while it stands by",
 )
+CRON_RUNS = Metric(
+    f"{PREFIX}_cron_runs_total",
+    "counter",
+    "Runs SuperviselyCronTasks made, by why: a tick of the schedule, or a trigger",
+    (Label("reason", "`Scheduled`: a tick; `Triggered`: a trigger", CRON_RUN_REASONS),),
+)
+CRON_TICKS_SKIPPED = Metric(
+    f"{PREFIX}_cron_ticks_skipped_total",
+    "counter",
+    "Ticks of SuperviselyCronTasks that made no run, by why",
+    (
+        Label(
+            "reason",
+            "`ScheduleSkipped`: a run still lived (`Forbid`); `ScheduleMissed`: the tick came past "
+            "`startingDeadlineSeconds` (the operator was down)",
+            CRON_SKIP_REASONS,
+        ),
+    ),
+)
 RESOURCE_PHASE = Metric(
     f"{PREFIX}_resource_phase",
     "gauge",
@@ -254,6 +275,8 @@ METRICS: Final = (
     RECONCILE_SECONDS,
     POLL_LAG,
     LEADER,
+    CRON_RUNS,
+    CRON_TICKS_SKIPPED,
     RESOURCE_PHASE,
     RESOURCE_RESTARTS,
 )

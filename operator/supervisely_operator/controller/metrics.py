@@ -217,6 +217,8 @@ class OperatorMetrics:
         self.reconcile_errors = _counter(declared.RECONCILE_ERRORS, registry)
         self.reconcile_seconds = _histogram(declared.RECONCILE_SECONDS, registry)
         self.poll_lag = _histogram(declared.POLL_LAG, registry)
+        self.cron_runs = _counter(declared.CRON_RUNS, registry)
+        self.cron_ticks_skipped = _counter(declared.CRON_TICKS_SKIPPED, registry)
         leader = declared.LEADER
         self.leader = Gauge(leader.name, leader.meaning, registry=registry)
 
@@ -257,6 +259,14 @@ class OperatorMetrics:
                 self.restarts.labels(reason=milestone.reason).inc()
             elif isinstance(milestone, TaskEnded):
                 self.task_run.labels(outcome=milestone.outcome.value).observe(milestone.seconds)
+
+    def cron_events(self, reasons: Iterable[str]) -> None:
+        """What a cron task's pass did: the runs it made and the ticks that made none."""
+        for reason in reasons:
+            if reason in declared.CRON_RUN_REASONS:
+                self.cron_runs.labels(reason=reason).inc()
+            elif reason in declared.CRON_SKIP_REASONS:
+                self.cron_ticks_skipped.labels(reason=reason).inc()
 
     def leading(self, active: bool) -> None:
         """Whether this replica acts on resources now."""

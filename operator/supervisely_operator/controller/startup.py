@@ -118,7 +118,9 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: A
         metrics=metrics,
         directory=directory,
     )
-    memo.cron_reconciler = CronReconciler(kube=kube, directory=directory, post_event=post_event)
+    memo.cron_reconciler = CronReconciler(
+        kube=kube, directory=directory, post_event=post_event, metrics=metrics
+    )
     memo.passes = asyncio.Semaphore(config.max_concurrent_passes)
     memo.transition_recheck = config.timing().transition_recheck
 
