@@ -1,7 +1,7 @@
-"""Capture the testdata of the Argo CD health check from real SuperviselyTask objects.
+"""Capture the testdata of the Argo CD health checks from real objects of both kinds.
 
 A health check is only as good as its idea of what the operator writes, so the objects in
-``deploy/argocd/resource_customizations/supervisely.com/SuperviselyTask/testdata/`` are not
+``deploy/argocd/resource_customizations/supervisely.com/<kind>/testdata/`` are not
 written by hand: this script runs the real operator against the local control plane and the
 Supervisely simulator, drives one resource into each state the check tells apart, and records
 every version of every object through the Kubernetes watch API, so a phase that lasts one poll
@@ -9,8 +9,12 @@ every version of every object through the Kubernetes watch API, so a phase that 
 for settled states, the last) version that matches it, without the metadata that only identifies
 one run (uid, resourceVersion, managedFields, and the annotations of kubectl and kopf).
 
+Cron tasks run on a real clock's minutes, so their runs here are triggered (the annotation
+Argo CD's action ``trigger`` writes), never waited for.
+
 It writes testdata only. The verdicts in health_test.yaml are the specification and are kept by
-hand; ``tests/unit/test_argocd_health.py`` fails when the two disagree. Run it after a change to
+hand; ``tests/unit/test_argocd_health.py`` and ``test_argocd_cron.py`` fail when the two
+disagree. Run it after a change to
 what the operator writes: ``.venv/bin/python bench/capture_argocd_testdata.py``.
 
 Two cases lean on the local control plane: it serves no core API, so ``secret-not-found`` comes
@@ -38,9 +42,12 @@ from supervisely_devkit.simulator import Scenario
 from supervisely_devkit.simulator.runner import ThreadedSimulator
 from supervisely_operator.api import resource
 from supervisely_operator.api.resource import RESTART_ANNOTATION as RESTART
+from supervisely_operator.api.resource import TRIGGER_ANNOTATION as TRIGGER
 
 REPO = Path(__file__).resolve().parents[1]
-TESTDATA = REPO / "deploy/argocd/resource_customizations/supervisely.com/SuperviselyTask/testdata"
+CUSTOMIZATIONS = REPO / "deploy/argocd/resource_customizations/supervisely.com"
+TESTDATA = CUSTOMIZATIONS / resource.KIND / "testdata"
+CRON_TESTDATA = CUSTOMIZATIONS / resource.CRON_KIND / "testdata"
 TOKEN = "capture-token-9c2e"
 NAMESPACE = "ml-team"
 WAIT = 60.0
@@ -94,6 +101,14 @@ RESOURCES: dict[str, dict[str, Any]] = {
         "failureRules": [{"action": "Fail", "onLogLine": "out of memory"}],
     },
 }  # fmt: skip
+NIGHTLY = {"schedule": "30 2 * * *", "timeZone": "Europe/Berlin"}
+CRON_RESOURCES: dict[str, dict[str, Any]] = {
+    "nightly-train": {**NIGHTLY, "taskTemplate": {"spec": RESOURCES["train-detector"]}},
+    "nightly-fails": {**NIGHTLY, "taskTemplate": {"spec": RESOURCES["train-fails"]}},
+    "nightly-paused": {**NIGHTLY, "taskTemplate": {"spec": SERVE}},
+    # Admitted (five fields of digits), refused by the operator's parser: no minute 99.
+    "bad-schedule": {"schedule": "99 * * * *", "taskTemplate": {"spec": SERVE}},
+}
 
 Obj = dict[str, Any]
 
@@ -174,8 +189,40 @@ CASES: dict[str, Case] = {
 }
 
 
+def ready_is(reason: str) -> Callable[[Obj], bool]:
+    """The object's Ready condition gives ``reason`` (a cron task has no phase)."""
+
+    def check(obj: Obj) -> bool:
+        return condition(obj, "Ready").get("reason") == reason
+
+    return check
+
+
+def spec_not_observed(obj: Obj) -> bool:
+    return "status" in obj and obj["metadata"]["generation"] > obj["status"]["observedGeneration"]
+
+
+def has_status(field: str) -> Callable[[Obj], bool]:
+    def check(obj: Obj) -> bool:
+        return bool((obj.get("status") or {}).get(field))
+
+    return check
+
+
+CRON_CASES: dict[str, Case] = {
+    "no-status": Case("nightly-train", lambda o: "status" not in o),
+    "scheduling": Case("nightly-train", ready_is("Scheduling")),
+    "spec-not-observed": Case("nightly-train", spec_not_observed),
+    "run-active": Case("nightly-train", has_status("active")),
+    "last-run-succeeded": Case("nightly-train", has_status("lastSuccessfulTime"), last=True),
+    "last-run-failed": Case("nightly-fails", has_status("lastFailedTime"), last=True),
+    "suspended": Case("nightly-paused", ready_is("Suspended"), last=True),
+    "invalid-schedule": Case("bad-schedule", ready_is("InvalidSpec"), last=True),
+}
+
+
 class Recorder:
-    """Every version of every SuperviselyTask in the namespace, as the watch delivers them."""
+    """Every version of every object of one kind in the namespace, as the watch delivers them."""
 
     def __init__(self) -> None:
         self._versions: dict[str, list[Obj]] = {}
@@ -208,14 +255,16 @@ class Recorder:
                 self._changed.wait(left)
 
 
-def watch(api: kubernetes.client.ApiClient, recorder: Recorder, stop: threading.Event) -> None:
+def watch(
+    api: kubernetes.client.ApiClient, plural: str, recorder: Recorder, stop: threading.Event
+) -> None:
     """Record until ``stop``; short server-side timeouts let it notice ``stop`` in time."""
     custom = kubernetes.client.CustomObjectsApi(api)
     resource_version = ""
     while not stop.is_set():
         events = kubernetes.watch.Watch().stream(
             custom.list_namespaced_custom_object,
-            resource.GROUP, resource.VERSION, NAMESPACE, resource.PLURAL,
+            resource.GROUP, resource.VERSION, NAMESPACE, plural,
             resource_version=resource_version, timeout_seconds=1,
         )  # fmt: skip
         with contextlib.suppress(urllib3.exceptions.ProtocolError):
@@ -297,10 +346,38 @@ def drive(access: ClusterAccess, sim: ThreadedSimulator, recorder: Recorder) -> 
     time.sleep(2)  # the settled states' last writes (a failed task's log tail) land
 
 
-def save(recorder: Recorder) -> Iterator[str]:
+def drive_crons(access: ClusterAccess, recorder: Recorder) -> None:
+    """Put each cron task through the states of ``CRON_CASES``; runs are triggered, not waited
+    for (the schedule's tick is at night)."""
+
+    def kubectl(*args: str, stdin: str | None = None) -> None:
+        access.kubectl("-n", NAMESPACE, *args, input=stdin)
+
+    def reach(case: str) -> None:
+        recorder.wait_for(CRON_CASES[case].resource, CRON_CASES[case].matches, case)
+
+    for name, spec in CRON_RESOURCES.items():
+        manifest = {"apiVersion": resource.API_VERSION, "kind": resource.CRON_KIND,
+                    "metadata": {"name": name}, "spec": spec}  # fmt: skip
+        kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
+    reach("scheduling")
+    reach("invalid-schedule")
+    edit = yaml.safe_dump({"spec": {"startingDeadlineSeconds": 3600}})
+    kubectl("patch", "slycron", "nightly-train", "--type=merge", "-p", edit)
+    reach("spec-not-observed")
+    suspend = yaml.safe_dump({"spec": {"suspend": True}})
+    kubectl("patch", "slycron", "nightly-paused", "--type=merge", "-p", suspend)
+    for name in ("nightly-train", "nightly-fails"):
+        kubectl("annotate", "slycron", name, f"{TRIGGER}=2026-12-07T12:00:00Z")
+    for case in ("run-active", *CRON_CASES):
+        reach(case)
+    time.sleep(2)  # the settled states' last writes land
+
+
+def save(recorder: Recorder, cases: dict[str, Case], testdata: Path) -> Iterator[str]:
     """Write one file per case; yield a line about each."""
-    TESTDATA.mkdir(parents=True, exist_ok=True)
-    for case_name, case in CASES.items():
+    testdata.mkdir(parents=True, exist_ok=True)
+    for case_name, case in cases.items():
         matching = [o for o in recorder.versions(case.resource) if case.matches(o)]
         obj = strip(matching[-1] if case.last else matching[0])
         header = (
@@ -308,7 +385,7 @@ def save(recorder: Recorder) -> Iterator[str]:
             f"{case.resource}, {case_name}.\n"
         )
         body = yaml.dump(obj, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
-        (TESTDATA / f"{case_name}.yaml").write_text(header + body)
+        (testdata / f"{case_name}.yaml").write_text(header + body)
         status = obj.get("status") or {}
         synced = condition(obj, "Synced")
         yield (
@@ -325,27 +402,40 @@ def main() -> None:
         tempfile.TemporaryDirectory() as workdir,
     ):
         access = ClusterAccess(kubeconfig=cluster.kubeconfig)
-        access.kubectl("apply", "-f", str(REPO / "crds" / "superviselytask.yaml"))
-        access.kubectl("wait", "--for=condition=Established", f"crd/{resource.CRD_NAME}")
+        for crd in ("superviselytask", "superviselycrontask"):
+            access.kubectl("apply", "-f", str(REPO / "crds" / f"{crd}.yaml"))
+        for crd_name in (resource.CRD_NAME, resource.CRON_CRD_NAME):
+            access.kubectl("wait", "--for=condition=Established", f"crd/{crd_name}")
         operator = OperatorProcess(
             kubeconfig=cluster.kubeconfig, server=sim.base_url, token=TOKEN,
             log_path=Path(workdir) / "operator.log", env=OPERATOR_ENV,
         )  # fmt: skip
-        recorder, stop = Recorder(), threading.Event()
+        recorder, cron_recorder, stop = Recorder(), Recorder(), threading.Event()
         operator.start()
         try:
             with access.api_client() as api:
-                watcher = threading.Thread(target=watch, args=(api, recorder, stop), daemon=True)
-                watcher.start()
-                time.sleep(0.5)  # the watch is open before the first object exists
+                watchers = [
+                    threading.Thread(target=watch, args=(api, plural, into, stop), daemon=True)
+                    for plural, into in (
+                        (resource.PLURAL, recorder),
+                        (resource.CRON_PLURAL, cron_recorder),
+                    )
+                ]
+                for watcher in watchers:
+                    watcher.start()
+                time.sleep(0.5)  # the watches are open before the first object exists
                 try:
                     drive(access, sim, recorder)
+                    drive_crons(access, cron_recorder)
                 finally:
                     stop.set()
-                    watcher.join()
+                    for watcher in watchers:
+                        watcher.join()
         finally:
             operator.stop()
-    for line in save(recorder):
+    for line in save(recorder, CASES, TESTDATA):
+        print(line)
+    for line in save(cron_recorder, CRON_CASES, CRON_TESTDATA):
         print(line)
 
 

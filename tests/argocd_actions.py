@@ -1,4 +1,5 @@
-"""Run the Argo CD resource actions of SuperviselyTask the way Argo CD runs them.
+"""Run the Argo CD resource actions of a kind the way Argo CD runs them (SuperviselyTask by
+default).
 
 Discovery (``ExecuteResourceActionDiscovery``): ``discovery.lua`` returns a table keyed by action
 name; a value with keys becomes a ``ResourceAction`` (``disabled``, ``iconClass``,
@@ -13,6 +14,7 @@ runs from the CLI or the API. ``argocd_lua`` says which libraries the scripts ge
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -21,7 +23,6 @@ from argocd_lua import CUSTOMIZATION_DIR, restore_empty_objects, run_script
 
 ACTIONS_DIR = CUSTOMIZATION_DIR / "actions"
 DISCOVERY_LUA = ACTIONS_DIR / "discovery.lua"
-ACTION_TEST = ACTIONS_DIR / "action_test.yaml"
 
 #: The wire names the actions write (the operator's contract, docs/argocd.md).
 RESTART_ANNOTATION = "supervisely.com/restart-requested-at"
@@ -52,18 +53,22 @@ class ResourceAction:
         )
 
 
-def action_names() -> list[str]:
+def action_names(folder: Path = ACTIONS_DIR) -> list[str]:
     """The actions defined: one folder with an ``action.lua`` each."""
-    return sorted(path.parent.name for path in ACTIONS_DIR.glob("*/action.lua"))
+    return sorted(path.parent.name for path in folder.glob("*/action.lua"))
 
 
-def action_script(name: str) -> str:
-    return (ACTIONS_DIR / name / "action.lua").read_text()
+def action_script(name: str, folder: Path = ACTIONS_DIR) -> str:
+    return (folder / name / "action.lua").read_text()
 
 
-def discover(obj: Mapping[str, Any], script: str | None = None) -> frozenset[ResourceAction]:
+def discover(
+    obj: Mapping[str, Any], script: str | None = None, *, folder: Path = ACTIONS_DIR
+) -> frozenset[ResourceAction]:
     """The actions Argo CD offers for ``obj`` (it lists them in no particular order)."""
-    result = run_script(DISCOVERY_LUA.read_text() if script is None else script, obj, now=None)
+    if script is None:
+        script = (folder / "discovery.lua").read_text()
+    result = run_script(script, obj, now=None)
     if result == []:  # an empty table: no actions at all
         return frozenset()
     actions = set()
@@ -79,10 +84,17 @@ def discover(obj: Mapping[str, Any], script: str | None = None) -> frozenset[Res
 
 
 def run_action(
-    obj: Mapping[str, Any], action: str, *, now: datetime, script: str | None = None
+    obj: Mapping[str, Any],
+    action: str,
+    *,
+    now: datetime,
+    script: str | None = None,
+    folder: Path = ACTIONS_DIR,
 ) -> dict[str, Any]:
     """The object the action returns, as Argo CD cleans it before diffing; ``now`` is its clock."""
-    result = run_script(action_script(action) if script is None else script, obj, now=now)
+    if script is None:
+        script = action_script(action, folder)
+    result = run_script(script, obj, now=now)
     if not isinstance(result, dict):
         raise TypeError(f"{action}: a list of impacted resources is not used here: {result}")
     cleaned: dict[str, Any] = restore_empty_objects(result, obj)
@@ -106,15 +118,15 @@ class ActionCase:
     expected_output_path: str
 
 
-def load(path: str) -> dict[str, Any]:
+def load(path: str, folder: Path = ACTIONS_DIR) -> dict[str, Any]:
     """A testdata object; ``path`` is relative to the actions folder, as in action_test.yaml."""
-    loaded: dict[str, Any] = yaml.safe_load((ACTIONS_DIR / path).read_text())
+    loaded: dict[str, Any] = yaml.safe_load((folder / path).read_text())
     return loaded
 
 
-def action_test() -> tuple[list[DiscoveryCase], list[ActionCase]]:
-    """The cases of action_test.yaml, in Argo CD's own format."""
-    document = yaml.safe_load(ACTION_TEST.read_text())
+def action_test(folder: Path = ACTIONS_DIR) -> tuple[list[DiscoveryCase], list[ActionCase]]:
+    """The cases of the kind's action_test.yaml, in Argo CD's own format."""
+    document = yaml.safe_load((folder / "action_test.yaml").read_text())
     discovery = [
         DiscoveryCase(
             input_path=test["inputPath"],

@@ -1,4 +1,4 @@
-"""Run the Argo CD health check of SuperviselyTask the way Argo CD runs it.
+"""Run the Argo CD health check of a kind the way Argo CD runs it (SuperviselyTask by default).
 
 Argo CD evaluates ``health.lua`` against the live object (``argocd_lua`` says how, and with which
 libraries) and reads back ``{status=..., message=...}``; a status outside Argo CD's six is turned
@@ -7,6 +7,7 @@ into ``Unknown``. The script gets no clock: a verdict must not change while the 
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -15,7 +16,6 @@ from argocd_lua import CUSTOMIZATION_DIR, run_script
 
 HEALTH_DIR = CUSTOMIZATION_DIR
 HEALTH_LUA = HEALTH_DIR / "health.lua"
-HEALTH_TEST = HEALTH_DIR / "health_test.yaml"
 
 #: gopher-lua's health statuses (gitops-engine ``health.HealthStatusCode``).
 HEALTH_STATUSES = frozenset(
@@ -31,9 +31,13 @@ class Verdict:
     message: str
 
 
-def run_health(obj: Mapping[str, Any], script: str | None = None) -> Verdict:
-    """Evaluate ``script`` (default: the committed health.lua) against ``obj``."""
-    result = run_script(HEALTH_LUA.read_text() if script is None else script, obj, now=None)
+def run_health(
+    obj: Mapping[str, Any], script: str | None = None, *, folder: Path = HEALTH_DIR
+) -> Verdict:
+    """Evaluate ``script`` (default: the committed health.lua of ``folder``) against ``obj``."""
+    if script is None:
+        script = (folder / "health.lua").read_text()
+    result = run_script(script, obj, now=None)
     if not isinstance(result, dict):  # ``return {}`` comes back as [], and has no status
         result = {}
     status, message = result.get("status"), result.get("message")
@@ -48,17 +52,19 @@ class HealthCase:
 
     input_path: str
     expected: Verdict
+    folder: Path = HEALTH_DIR
 
     def load(self) -> dict[str, Any]:
-        loaded: dict[str, Any] = yaml.safe_load((HEALTH_DIR / self.input_path).read_text())
+        loaded: dict[str, Any] = yaml.safe_load((self.folder / self.input_path).read_text())
         return loaded
 
 
-def health_cases() -> list[HealthCase]:
-    """The tests of health_test.yaml, in Argo CD's own format."""
-    document = yaml.safe_load(HEALTH_TEST.read_text())
+def health_cases(folder: Path = HEALTH_DIR) -> list[HealthCase]:
+    """The tests of the kind's health_test.yaml, in Argo CD's own format."""
+    document = yaml.safe_load((folder / "health_test.yaml").read_text())
     return [
         HealthCase(
+            folder=folder,
             input_path=test["inputPath"],
             expected=Verdict(test["healthStatus"]["status"], test["healthStatus"]["message"]),
         )

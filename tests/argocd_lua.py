@@ -27,10 +27,10 @@ import yaml
 from lupa.lua51 import LuaRuntime, lua_type
 
 REPO = Path(__file__).resolve().parents[1]
-#: Laid out like Argo CD's own ``resource_customizations/<group>/<kind>/``.
-CUSTOMIZATION_DIR = (
-    REPO / "deploy" / "argocd" / "resource_customizations" / "supervisely.com" / "SuperviselyTask"
-)
+#: Laid out like Argo CD's own ``resource_customizations/<group>/<kind>/``, one folder per kind.
+CUSTOMIZATIONS = REPO / "deploy" / "argocd" / "resource_customizations" / "supervisely.com"
+CUSTOMIZATION_DIR = CUSTOMIZATIONS / "SuperviselyTask"
+CRON_CUSTOMIZATION_DIR = CUSTOMIZATIONS / "SuperviselyCronTask"
 DOC = REPO / "docs" / "argocd.md"
 
 # Run before the script: strip what Argo CD does not open for argocd-cm scripts. The string

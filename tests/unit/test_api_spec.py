@@ -17,7 +17,8 @@ from supervisely_operator.api import (
     SuperviselyTaskSpec,
     SuperviselyTaskStatus,
 )
-from supervisely_operator.api.cron import SuperviselyCronTask
+from supervisely_operator.api.cron import SuperviselyCronTask, SuperviselyCronTaskSpec
+from supervisely_operator.controller.reconciler import describe_invalid_spec
 
 from spec_cases import (
     ADMITTED_EDGES,
@@ -137,3 +138,16 @@ def test_cpu_request_rule_accepts_exactly_request_within_limit(
 def test_status_defaults_are_empty_and_serialise_compactly() -> None:
     status = SuperviselyTaskStatus()
     assert status.to_wire() == {"restarts": 0, "previousTaskIds": [], "conditions": []}
+
+
+def test_a_refusal_the_crd_could_have_made_blames_a_stale_crd_one_it_cannot_does_not() -> None:
+    """The CRD checks a schedule's shape; only the operator's parser knows minute 99 is none."""
+    template = {"spec": {"moduleId": 101, "workspaceId": 1}}
+    messages = {}
+    for schedule in ("99 * * * *", "99 * *"):
+        with pytest.raises(ValidationError) as refused:
+            SuperviselyCronTaskSpec.model_validate({"schedule": schedule, "taskTemplate": template})
+        messages[schedule] = describe_invalid_spec(refused.value)
+    assert "too old" not in messages["99 * * * *"]
+    assert "not a cron schedule: Bad minute" in messages["99 * * * *"]
+    assert "too old to check (upgrade the CRD)" in messages["99 * *"]

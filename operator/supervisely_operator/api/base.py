@@ -27,9 +27,18 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, core_schema
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 ModelT = TypeVar("ModelT", bound="CrdModel")
+
+
+BEYOND_SCHEMA: Final = "beyond_schema"
+"""The error type of a rule only the operator can check (it needs a parser the CRD lacks)."""
+
+
+def beyond_schema(message: str) -> PydanticCustomError:
+    """A refusal the CRD cannot make, so the API server admitted the spec without being stale."""
+    return PydanticCustomError(BEYOND_SCHEMA, message)
 
 
 class FieldRole(enum.Enum):

@@ -15,7 +15,7 @@ from typing import Annotated
 from cronsim import CronSim, CronSimError
 from pydantic import AfterValidator, Field
 
-from supervisely_operator.api.base import CrdModel, FieldRule
+from supervisely_operator.api.base import CrdModel, FieldRule, beyond_schema
 from supervisely_operator.api.spec import SuperviselyTaskSpec
 from supervisely_operator.api.status import Condition
 
@@ -48,7 +48,7 @@ def _parses(schedule: str) -> str:
     try:
         CronSim(cron_expression(schedule), datetime(2000, 1, 1))
     except CronSimError as error:
-        raise ValueError(f"schedule {schedule!r} is not a cron schedule: {error}") from None
+        raise beyond_schema(f"schedule {schedule!r} is not a cron schedule: {error}") from None
     return schedule
 
 

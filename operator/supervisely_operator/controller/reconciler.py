@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from supervisely_operator.api import SecretReference, SuperviselyTaskSpec, SuperviselyTaskStatus
+from supervisely_operator.api.base import BEYOND_SCHEMA
 from supervisely_operator.api.resource import (
     REFRESH_ANNOTATION,
     RESTART_ANNOTATION,
@@ -56,15 +57,19 @@ Outcome = StartOutcome | CallFailed
 
 
 def describe_invalid_spec(error: ValidationError) -> str:
-    """One line naming each broken rule, as a condition message."""
+    """One line naming each broken rule, as a condition message; a rule the CRD could have
+    checked means the cluster's CRD is older than the operator, and the message says so."""
+    errors = error.errors(include_url=False)
     problems = "; ".join(
         f"{'.'.join(str(part) for part in problem['loc']) or 'spec'}: "
         f"{problem['msg'].removeprefix('Value error, ')}"
-        for problem in error.errors(include_url=False)
+        for problem in errors
     )
+    stale = any(problem["type"] != BEYOND_SCHEMA for problem in errors)
+    why = ", which this cluster's CRD is too old to check (upgrade the CRD)" if stale else ""
     message = (
-        f"The spec breaks the operator's rules, which this cluster's CRD is too old to check "
-        f"(upgrade the CRD): {problems}. Nothing is done until the spec is fixed"
+        f"The spec breaks the operator's rules{why}: {problems}. "
+        "Nothing is done until the spec is fixed"
     )
     return message[:LAST_ERROR_MESSAGE_LIMIT]
 
