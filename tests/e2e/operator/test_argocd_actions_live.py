@@ -68,6 +68,7 @@ def handled(
 def test_suspend_stops_the_task_and_resume_starts_a_new_one(
     tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
 ) -> None:
+    """Also the proof of suspension itself: Argo CD's patch is what ``kubectl patch`` sends."""
     tasks.apply("serve", SERVE)
     running = tasks.wait_phase("serve", "Running")
     first = running["status"]["taskId"]
@@ -75,7 +76,9 @@ def test_suspend_stops_the_task_and_resume_starts_a_new_one(
 
     assert run(tasks, "serve", "suspend") == {"spec": {"suspend": True}}
     suspended = tasks.wait_phase("serve", "Suspended")
-    assert first not in live_tasks(simulator)
+    assert simulator.task_status(first) == "stopped"
+    assert "taskId" not in status(suspended)
+    assert status(suspended)["previousTaskIds"] == [first]
     assert offered(suspended) == {"resume", "refresh"}
 
     assert run(tasks, "serve", "resume") == {"spec": {"suspend": False}}
@@ -85,11 +88,14 @@ def test_suspend_stops_the_task_and_resume_starts_a_new_one(
         what="running a new task",
     )
     assert status(resumed)["taskId"] in live_tasks(simulator)
+    assert len(simulator.calls("tasks.run.app")) == 2
 
 
-def test_restart_replaces_the_task_once_per_request(
+def test_restart_replaces_the_task_once_per_request_and_refresh_restarts_nothing(
     tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
 ) -> None:
+    """Also the proof of the restart and refresh annotations themselves: Argo CD's patch is the
+    annotation alone, as ``kubectl annotate`` sets it."""
     tasks.apply("serve", SERVE)
     running = tasks.wait_phase("serve", "Running")
     first = running["status"]["taskId"]
@@ -101,17 +107,21 @@ def test_restart_replaces_the_task_once_per_request(
         handled("restartRequestHandled", stamp, phase="Running", replacing=first),
         what=f"restarted for {stamp}",
     )
-    assert first not in live_tasks(simulator)
-    assert status(restarted)["restarts"] == running["status"]["restarts"], "counted as an error"
-    second, started = status(restarted)["taskId"], len(simulator.tasks())
+    assert simulator.task_status(first) == "stopped"
+    assert status(restarted)["previousTaskIds"] == [first]
+    assert status(restarted)["restarts"] == running["status"]["restarts"], "not counted as an error"
+    second = status(restarted)["taskId"]
 
     # The same request again: Argo CD's patch is empty, and the passes the operator makes later,
     # one forced here by a refresh, leave the handled request alone.
     assert run(tasks, "serve", "restart", now=now) == {}
     refresh = request(tasks, "serve", "refresh")
     later = tasks.wait("serve", handled("refreshHandled", refresh), what="refreshed")
-    assert (status(later)["taskId"], len(simulator.tasks())) == (second, started)
+    assert (phase_of(later), status(later)["taskId"]) == ("Running", second)
     assert status(later)["restartRequestHandled"] == stamp
+    assert live_tasks(simulator) == [second]
+    assert len(simulator.calls("tasks.run.app")) == 2
+    assert [call.body["id"] for call in simulator.calls("tasks.stop")] == [first]
 
 
 def test_restart_runs_a_finished_app_again(
@@ -130,15 +140,3 @@ def test_restart_runs_a_finished_app_again(
     assert len(simulator.tasks()) == 2
     assert status(again)["restarts"] == finished["status"]["restarts"]
     tasks.wait_phase("train", "Succeeded")
-
-
-def test_refresh_is_recorded_and_restarts_nothing(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
-) -> None:
-    tasks.apply("serve", SERVE)
-    running = tasks.wait_phase("serve", "Running")
-
-    stamp = request(tasks, "serve", "refresh")
-    refreshed = tasks.wait("serve", handled("refreshHandled", stamp), what=f"refreshed for {stamp}")
-    assert status(refreshed)["taskId"] == running["status"]["taskId"]
-    assert len(simulator.tasks()) == 1

@@ -1,5 +1,6 @@
-"""Per-object controls on the real API server with the simulator: pause, restart and refresh
-requests, adoption and observe-only, failure rules, readiness and the start deadline."""
+"""Per-object controls on the real API server with the simulator: pause, adoption and
+observe-only, failure rules, readiness and the start deadline. (Restart and refresh requests:
+``test_argocd_actions_live.py``, which makes them as Argo CD's actions do.)"""
 
 import time
 from typing import Any
@@ -14,8 +15,6 @@ from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks, condition, live_t
 SERVE = {"moduleId": 103, "workspaceId": 1}
 TRAIN_FAILS = {"moduleId": 102, "workspaceId": 1}
 PAUSED = "supervisely.com/paused"
-RESTART = "supervisely.com/restart-requested-at"
-REFRESH = "supervisely.com/refresh-requested-at"
 
 
 def status_of(obj: dict[str, Any] | None) -> dict[str, Any]:
@@ -78,29 +77,6 @@ def test_a_paused_resource_keeps_its_task_when_deleted_until_it_is_unpaused(
     tasks.annotate("serve", PAUSED, None)
     tasks.wait_gone("serve")
     assert simulator.task_status(task_id) in ("terminating", "stopped")
-
-
-def test_a_restart_request_replaces_the_task_once_per_value(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
-) -> None:
-    tasks.apply("serve", SERVE)
-    first = running_task(tasks, "serve")
-    tasks.annotate("serve", RESTART, "2026-12-03T10:00:00Z")
-    second = running_task(tasks, "serve", other_than=first)
-    status = status_of(tasks.get("serve"))
-    assert status["restartRequestHandled"] == "2026-12-03T10:00:00Z"
-    assert (status["restarts"], status["previousTaskIds"]) == (0, [first])
-    assert simulator.task_status(first) == "stopped"
-
-    tasks.annotate("serve", REFRESH, "same-restart-again")  # any write: the same value stays
-    tasks.wait(
-        "serve",
-        lambda o: status_of(o).get("refreshHandled") == "same-restart-again",
-        what="refreshed",
-    )
-    time.sleep(1)
-    assert live_tasks(simulator) == [second]
-    assert len(simulator.calls("tasks.run.app")) == 2
 
 
 def test_moving_a_running_session_under_a_new_resource_by_adoption(

@@ -1,4 +1,5 @@
-"""Suspension and deletion: the remote task stops when the resource says so, and only then."""
+"""Deletion and tasks ended from outside: the remote task stops when the resource says so, and
+only then. (Suspension: ``test_argocd_actions_live.py``, through Argo CD's suspend action.)"""
 
 import pytest
 
@@ -7,24 +8,6 @@ from supervisely_operator.simulator.runner import ThreadedSimulator
 from harness import OperatorProcess, Tasks, condition
 
 SERVE = {"moduleId": 103, "workspaceId": 1}
-
-
-def test_suspend_stops_the_task_and_resume_starts_a_new_one(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
-) -> None:
-    tasks.apply("serve", SERVE)
-    first = tasks.wait_phase("serve", "Running")["status"]["taskId"]
-
-    tasks.patch_spec("serve", {"suspend": True})
-    suspended = tasks.wait_phase("serve", "Suspended")
-    assert simulator.task_status(first) == "stopped"
-    assert "taskId" not in suspended["status"]
-    assert suspended["status"]["previousTaskIds"] == [first]
-
-    tasks.patch_spec("serve", {"suspend": False})
-    resumed = tasks.wait_phase("serve", "Running")
-    assert resumed["status"]["taskId"] not in (None, first)
-    assert len(simulator.calls("tasks.run.app")) == 2
 
 
 def test_deletion_stops_the_task_before_the_resource_goes(
