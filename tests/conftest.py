@@ -1,6 +1,8 @@
 """Session-wide test setup shared by every tier."""
 
 import asyncio
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import pytest
 
@@ -23,3 +25,30 @@ def pytest_configure(config: pytest.Config) -> None:
 def _only_declared_reasons(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any test that drives the decision fails on a reason the one list does not declare."""
     check_declared_reasons(monkeypatch)
+
+
+FAST_OPERATOR_ENV: Mapping[str, str] = MappingProxyType(
+    {
+        # The simulator's phases last 200 ms: look often, and at once after an action.
+        "SUPERVISELY_OPERATOR_POLL_INTERVAL": "0.5",
+        "SUPERVISELY_OPERATOR_TRANSITION_POLL_INTERVAL": "0.3",
+        # A held start outlasts the client's 2 s; within 4 s it is adopted, later a stray. The
+        # operator refuses a grace under twice the timeout.
+        "SUPERVISELY_OPERATOR_REQUEST_TIMEOUT": "2",
+        "SUPERVISELY_OPERATOR_START_GRACE": "4",
+        "SUPERVISELY_OPERATOR_REQUEST_ATTEMPTS": "2",
+        # No lookup outlives a test: one operator serves many tests, and each must see its own
+        # slug and agent lookups, and an agent switched on, at once.
+        "SUPERVISELY_OPERATOR_LOOKUP_CACHE_SECONDS": "0",
+        # In-process operators would share one port; a process harness picks a free one.
+        "SUPERVISELY_OPERATOR_METRICS_PORT": "0",
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def fast_operator_env() -> Mapping[str, str]:
+    """The operator's settings in every tier that runs it, in-process (integration, kmock) or as
+    a process (e2e): one set, so that a timing a test relies on means the same everywhere. A
+    test that needs another value overrides that one key on top of these."""
+    return FAST_OPERATOR_ENV

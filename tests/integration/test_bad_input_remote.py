@@ -248,7 +248,7 @@ REFUSALS = [
         "nothing listens at the Secret's address: an outage as far as the operator can tell",
         {**TRAINS, "credentialsSecretRef": {"name": SECRET}},
         "Unavailable",
-        "Supervisely is unavailable for tasks.run.app after 1 attempt: ConnectError: "
+        "Supervisely is unavailable for tasks.run.app after 2 attempts: ConnectError: "
         f"cannot connect to {UNREACHABLE}: All connection attempts failed",
         update_secret(lambda sly: {"SERVER_ADDRESS": sly.url}),
         last_error="Unavailable",

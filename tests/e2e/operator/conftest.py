@@ -1,7 +1,7 @@
 """Fixtures for the operator's end-to-end tests: CRD, simulator, operator process, namespace."""
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from supervisely_operator.devcluster.access import ClusterAccess
 from supervisely_operator.simulator import Scenario
 from supervisely_operator.simulator.runner import ThreadedSimulator
 
-from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks
+from harness import OperatorProcess, Tasks
 
 TOKEN = "e2e-simulator-token-5f0c9a"
 
@@ -62,9 +62,9 @@ def operator_token() -> str:
 
 
 @pytest.fixture
-def operator_env() -> dict[str, str]:
+def operator_env(fast_operator_env: Mapping[str, str]) -> Mapping[str, str]:
     """The operator's settings; a test may override them (e.g. slower polls)."""
-    return FAST_OPERATOR_ENV
+    return fast_operator_env
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def operator(
     crd_cluster: ClusterAccess,
     simulator: ThreadedSimulator,
     operator_token: str,
-    operator_env: dict[str, str],
+    operator_env: Mapping[str, str],
     tmp_path: Path,
 ) -> Iterator[OperatorProcess]:
     process = OperatorProcess(

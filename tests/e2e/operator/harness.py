@@ -16,7 +16,6 @@ from supervisely_operator.devcluster.access import ClusterAccess
 from supervisely_operator.simulator.runner import ThreadedSimulator
 
 __all__ = [
-    "FAST_OPERATOR_ENV",
     "OperatorProcess",
     "Tasks",
     "condition",
@@ -24,15 +23,6 @@ __all__ = [
     "phase_of",
     "wait_until",
 ]
-
-#: Fast timings: every remote phase lasts a fraction of a second in the simulator.
-FAST_OPERATOR_ENV = {
-    "SUPERVISELY_OPERATOR_POLL_INTERVAL": "0.5",
-    "SUPERVISELY_OPERATOR_TRANSITION_POLL_INTERVAL": "0.3",
-    "SUPERVISELY_OPERATOR_START_GRACE": "4",
-    "SUPERVISELY_OPERATOR_REQUEST_TIMEOUT": "1.5",
-    "SUPERVISELY_OPERATOR_REQUEST_ATTEMPTS": "2",
-}
 
 
 def wait_until(holds: Callable[[], bool], *, what: str, timeout: float = 20.0) -> None:

@@ -3,6 +3,7 @@ observe-only, failure rules, readiness and the start deadline. (Restart and refr
 ``test_argocd_actions_live.py``, which makes them as Argo CD's actions do.)"""
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from supervisely_operator.simulator import Scenario
 from supervisely_operator.simulator.runner import ThreadedSimulator
 
-from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks, condition, live_tasks, wait_until
+from harness import OperatorProcess, Tasks, condition, live_tasks, wait_until
 
 SERVE = {"moduleId": 103, "workspaceId": 1}
 TRAIN_FAILS = {"moduleId": 102, "workspaceId": 1}
@@ -213,10 +214,10 @@ def test_what_a_training_publishes_lands_in_status_outputs(
 
 class TestPollInterval:
     @pytest.fixture
-    def operator_env(self) -> dict[str, str]:
+    def operator_env(self, fast_operator_env: Mapping[str, str]) -> Mapping[str, str]:
         """An operator that lists a quiet workspace every 20 s only."""
         return {
-            **FAST_OPERATOR_ENV,
+            **fast_operator_env,
             "SUPERVISELY_OPERATOR_POLL_INTERVAL": "20",
             "SUPERVISELY_OPERATOR_IDLE_POLL_INTERVAL": "20",
         }

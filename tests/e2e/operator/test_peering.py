@@ -1,7 +1,7 @@
 """High availability: two replicas with kopf peering serve together, one task per resource."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -9,14 +9,18 @@ import pytest
 from supervisely_operator.devcluster.access import ClusterAccess
 from supervisely_operator.simulator.runner import ThreadedSimulator
 
-from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks, wait_until
+from harness import OperatorProcess, Tasks, wait_until
 
 PEERING_CRDS = Path(__file__).resolve().parents[3] / "charts/supervisely-operator/crds"
 PEERING = "e2e-peering"
 
 
 def peer(
-    cluster: ClusterAccess, simulator: ThreadedSimulator, token: str, log_path: Path
+    cluster: ClusterAccess,
+    simulator: ThreadedSimulator,
+    token: str,
+    env: Mapping[str, str],
+    log_path: Path,
 ) -> OperatorProcess:
     """An operator replica that joins the peering."""
     return OperatorProcess(
@@ -24,20 +28,24 @@ def peer(
         server=simulator.base_url,
         token=token,
         log_path=log_path,
-        env={**FAST_OPERATOR_ENV, "SUPERVISELY_OPERATOR_PEERING": PEERING},
+        env={**env, "SUPERVISELY_OPERATOR_PEERING": PEERING},
     )
 
 
 @pytest.fixture
 def standby(
-    crd_cluster: ClusterAccess, simulator: ThreadedSimulator, operator_token: str, tmp_path: Path
+    crd_cluster: ClusterAccess,
+    simulator: ThreadedSimulator,
+    operator_token: str,
+    operator_env: Mapping[str, str],
+    tmp_path: Path,
 ) -> Iterator[OperatorProcess]:
     """A second replica; the first one (``operator``) is restarted with peering below."""
     crd_cluster.kubectl("apply", "-f", str(PEERING_CRDS / "kopfpeerings.yaml"))
     crd_cluster.kubectl("wait", "--for=condition=Established", "crd/clusterkopfpeerings.kopf.dev")
     peering = f"apiVersion: kopf.dev/v1\nkind: ClusterKopfPeering\nmetadata:\n  name: {PEERING}\n"
     crd_cluster.kubectl("apply", "-f", "-", input=peering)
-    process = peer(crd_cluster, simulator, operator_token, tmp_path / "standby.log")
+    process = peer(crd_cluster, simulator, operator_token, operator_env, tmp_path / "standby.log")
     process.start()
     try:
         yield process
@@ -58,13 +66,14 @@ def test_one_of_two_peered_replicas_serves_and_a_standby_takes_over_mid_start_wi
     standby: OperatorProcess,
     crd_cluster: ClusterAccess,
     operator_token: str,
+    operator_env: Mapping[str, str],
     tmp_path: Path,
 ) -> None:
     """Exactly one replica acts. SIGKILL it while Supervisely holds its start of a resource (no
     goodbye: its peering record simply stops being renewed): the other takes over within 15 s,
     as Lease-based election would, and finishes that start instead of making a second one."""
     operator.stop()  # the shared fixture runs standalone; bring it back as a peer
-    second = peer(crd_cluster, simulator, operator_token, tmp_path / "peer.log")
+    second = peer(crd_cluster, simulator, operator_token, operator_env, tmp_path / "peer.log")
     second.start()
     serve = {"moduleId": 103, "workspaceId": 1}
     try:
@@ -76,7 +85,7 @@ def test_one_of_two_peered_replicas_serves_and_a_standby_takes_over_mid_start_wi
         active = active_one([standby, second], "first")
 
         # Supervisely creates the task at once and holds the reply past the client's timeout
-        # (1.5 s): the replica is killed while it waits for the reply.
+        # (2 s): the replica is killed while it waits for the reply.
         simulator.inject_fault("tasks.run.app", delay=5.0, after_effect=True, times=1)
         tasks.apply("second", serve)
         wait_until(lambda: len(simulator.tasks()) == 2, what="the second task created")
