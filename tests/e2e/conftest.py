@@ -18,15 +18,26 @@ from supervisely_operator.api.resource import CRD_NAME
 from supervisely_operator.devcluster.access import ClusterAccess
 from supervisely_operator.devcluster.cluster import DevCluster
 
+from harness import POOL
+
 ENV_TEST_KUBECONFIG = "SUPERVISELY_OPERATOR_TEST_KUBECONFIG"
 CRD_FILE = pathlib.Path(__file__).resolve().parents[2] / "crds" / "superviselytask.yaml"
 E2E_DIR = pathlib.Path(__file__).resolve().parent
+OPERATOR_TESTS = E2E_DIR / "operator"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if E2E_DIR in item.path.resolve().parents:
             item.add_marker(pytest.mark.e2e)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The other e2e tests run operators of their own, each watching every namespace: the
+    operator tests' shared one must not be running beside them."""
+    pool = item.config.stash.get(POOL, None)
+    if pool is not None and OPERATOR_TESTS not in item.path.resolve().parents:
+        pool.stop_and_check()
 
 
 @pytest.fixture(scope="session")

@@ -16,13 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from supervisely_operator.controller.merge_patch import merge_patch
-from supervisely_operator.simulator.runner import ThreadedSimulator
 
 from argocd_actions import REFRESH_ANNOTATION, RESTART_ANNOTATION, discover, run_action
-from harness import OperatorProcess, Tasks, live_tasks, phase_of
+from harness import Operator, SimulatorView, Tasks, live_tasks, phase_of
 
-SERVE = {"moduleId": 103, "workspaceId": 1}
-FINISHES = {"appSlug": "supervisely-ecosystem/sim-train-finishes", "workspaceId": 1}
+SERVE = {"moduleId": 103}
+FINISHES = {"appSlug": "supervisely-ecosystem/sim-train-finishes"}
 
 
 def offered(obj: dict[str, Any]) -> set[str]:
@@ -66,7 +65,7 @@ def handled(
 
 
 def test_suspend_stops_the_task_and_resume_starts_a_new_one(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     """Also the proof of suspension itself: Argo CD's patch is what ``kubectl patch`` sends."""
     tasks.apply("serve", SERVE)
@@ -92,7 +91,7 @@ def test_suspend_stops_the_task_and_resume_starts_a_new_one(
 
 
 def test_restart_replaces_the_task_once_per_request_and_refresh_restarts_nothing(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     """Also the proof of the restart and refresh annotations themselves: Argo CD's patch is the
     annotation alone, as ``kubectl annotate`` sets it."""
@@ -125,7 +124,7 @@ def test_restart_replaces_the_task_once_per_request_and_refresh_restarts_nothing
 
 
 def test_restart_runs_a_finished_app_again(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     """Discovery offers restart after Succeeded; the operator must start a new run then."""
     tasks.apply("train", FINISHES)

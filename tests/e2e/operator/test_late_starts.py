@@ -10,11 +10,9 @@ from collections.abc import Mapping
 
 import pytest
 
-from supervisely_operator.simulator.runner import ThreadedSimulator
+from harness import Operator, SimulatorView, Tasks, live_tasks, wait_until
 
-from harness import OperatorProcess, Tasks, live_tasks, wait_until
-
-SERVE = {"moduleId": 103, "workspaceId": 1}
+SERVE = {"moduleId": 103}
 
 
 @pytest.fixture
@@ -28,8 +26,8 @@ def timeout_and_grace(operator_env: Mapping[str, str]) -> tuple[float, float]:
 
 def test_a_start_held_past_the_client_timeout_is_adopted_not_made_again(
     tasks: Tasks,
-    simulator: ThreadedSimulator,
-    operator: OperatorProcess,
+    simulator: SimulatorView,
+    operator: Operator,
     timeout_and_grace: tuple[float, float],
 ) -> None:
     request_timeout, start_grace = timeout_and_grace
@@ -44,8 +42,8 @@ def test_a_start_held_past_the_client_timeout_is_adopted_not_made_again(
 
 def test_a_start_carried_out_after_the_grace_is_stopped_as_a_stray(
     tasks: Tasks,
-    simulator: ThreadedSimulator,
-    operator: OperatorProcess,
+    simulator: SimulatorView,
+    operator: Operator,
     timeout_and_grace: tuple[float, float],
 ) -> None:
     _, start_grace = timeout_and_grace

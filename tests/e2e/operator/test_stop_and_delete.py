@@ -3,15 +3,13 @@ only then. (Suspension: ``test_argocd_actions_live.py``, through Argo CD's suspe
 
 import pytest
 
-from supervisely_operator.simulator.runner import ThreadedSimulator
+from harness import Operator, SimulatorView, Tasks, condition
 
-from harness import OperatorProcess, Tasks, condition
-
-SERVE = {"moduleId": 103, "workspaceId": 1}
+SERVE = {"moduleId": 103}
 
 
 def test_deletion_stops_the_task_before_the_resource_goes(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     tasks.apply("serve", SERVE)
     task_id = tasks.wait_phase("serve", "Running")["status"]["taskId"]
@@ -22,7 +20,7 @@ def test_deletion_stops_the_task_before_the_resource_goes(
 
 
 def test_orphan_deletion_leaves_the_task_running(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     tasks.apply("serve", {**SERVE, "deletionPolicy": "Orphan"})
     task_id = tasks.wait_phase("serve", "Running")["status"]["taskId"]
@@ -32,7 +30,7 @@ def test_orphan_deletion_leaves_the_task_running(
 
 
 def test_while_supervisely_is_unreachable_the_finalizer_stays_and_says_why(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     tasks.apply("serve", SERVE)
     task_id = tasks.wait_phase("serve", "Running")["status"]["taskId"]
@@ -55,7 +53,7 @@ def test_while_supervisely_is_unreachable_the_finalizer_stays_and_says_why(
 
 @pytest.mark.parametrize("outside", ["stopped", "deleted"])
 def test_a_task_stopped_or_lost_outside_is_restarted_under_on_error(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess, outside: str
+    tasks: Tasks, simulator: SimulatorView, operator: Operator, outside: str
 ) -> None:
     backoff = {"limit": 1, "initialDelaySeconds": 1, "maxDelaySeconds": 1}
     tasks.apply("serve", {**SERVE, "backoff": backoff})
@@ -76,7 +74,7 @@ def test_a_task_stopped_or_lost_outside_is_restarted_under_on_error(
 
 
 def test_a_task_stopped_outside_fails_the_resource_under_never(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     tasks.apply("serve", {**SERVE, "restartPolicy": "Never"})
     task_id = tasks.wait_phase("serve", "Running")["status"]["taskId"]
