@@ -118,14 +118,18 @@ class Tasks:
         result = self.cluster.kubectl("-n", self.namespace, *args, check=check, input=input)
         return result.stdout
 
-    def apply(self, name: str, spec: Mapping[str, Any]) -> None:
+    def apply(self, name: str, spec: Mapping[str, Any]) -> Obj:
+        """``kubectl apply`` the resource; the version it stored (to wait from, see ``wait``)."""
         manifest = {
             "apiVersion": API_VERSION,
             "kind": KIND,
             "metadata": {"name": name},
             "spec": {"workspaceId": self.workspace_id, **spec},
         }
-        self.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
+        applied: Obj = json.loads(
+            self.kubectl("apply", "-o", "json", "-f", "-", input=yaml.safe_dump(manifest))
+        )
+        return applied
 
     def patch_spec(self, name: str, spec: Mapping[str, Any]) -> None:
         self.merge_patch(name, {"spec": dict(spec)})
@@ -165,12 +169,17 @@ class Tasks:
         *,
         what: str,
         timeout: float = 30.0,
+        since: Obj | None = None,
     ) -> Obj | None:
         """Follow the object until ``until`` holds for one of its versions; fail naming ``what``
         and the last status. ``until`` sees every version the API server stores (None once the
-        object is gone), not just the ones a poll would happen upon."""
+        object is gone) from the current one on, or from ``since`` (a version ``apply``
+        returned) on: not just the ones a poll would happen upon."""
         deadline = time.monotonic() + timeout
-        obj, version = self._current(name)
+        if since is None:
+            obj, version = self._current(name)
+        else:
+            obj, version = since, since["metadata"]["resourceVersion"]
         while not until(obj):
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -27,7 +27,7 @@ def verdict_of(tasks: Tasks, name: str) -> Verdict:
 def test_live_objects_get_the_documented_verdicts(
     tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
-    tasks.apply("serve", SERVE)
+    created = tasks.apply("serve", SERVE)
     tasks.apply("train", {"moduleId": 101})
     tasks.apply("fails", {"moduleId": 102, "backoff": {"limit": 0}})
 
@@ -40,10 +40,10 @@ def test_live_objects_get_the_documented_verdicts(
         seen.append((phase_of(obj), run_health(obj)))
         return condition(obj, "Ready").get("status") == "True"
 
-    running = tasks.wait("serve", ready_and_recorded, what="Running and Ready")
+    running = tasks.wait("serve", ready_and_recorded, what="Running and Ready", since=created)
     assert running is not None
     on_the_way = [(phase, v.status) for phase, v in seen[:-1]]
-    assert on_the_way, "the first version already was Ready"
+    assert on_the_way[0] == (None, "Progressing"), "from the version without a status on"
     assert {status for _, status in on_the_way} == {"Progressing"}, on_the_way
     assert run_health(running) == Verdict("Healthy", condition(running, "Ready")["message"])
 
