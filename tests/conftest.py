@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,33 @@ def pytest_configure(config: pytest.Config) -> None:
     creating one, and pytest-asyncio copes with that.
     """
     asyncio.set_event_loop(None)
+
+
+SHARED_BY_A_GROUP = {
+    "tests/e2e/operator/": "e2e-operator",  # one operator and simulator serve them all
+    "tests/install/": "install",  # one venv, built once
+}
+"""Tests that share what a worker starts once: each group runs on one worker."""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``.ci/test`` runs two pytest-xdist workers: each group above goes to one worker (biggest
+    first), every other test to whichever worker is free. Only for the default ``--dist load``;
+    an explicit other mode is left to xdist. (xdist's own ``loadgroup`` cannot do it with
+    pytest 9, whose node ids it no longer rewrites.)"""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedSetupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            for prefix, group in SHARED_BY_A_GROUP.items():
+                if nodeid.startswith(prefix):
+                    return group
+            return nodeid
+
+    return SharedSetupScheduling(config, log)
 
 
 @pytest.fixture(autouse=True)
