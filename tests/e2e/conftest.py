@@ -13,6 +13,7 @@ import pathlib
 from collections.abc import Iterator
 
 import pytest
+from kubernetes import client
 
 from supervisely_operator.api.resource import CRD_NAME
 from supervisely_operator.devcluster.access import ClusterAccess
@@ -60,3 +61,11 @@ def crd_cluster(kube_cluster: ClusterAccess) -> ClusterAccess:
     kube_cluster.kubectl("apply", "-f", str(CRD_FILE))
     kube_cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
     return kube_cluster
+
+
+@pytest.fixture(scope="session")
+def kube_objects(crd_cluster: ClusterAccess) -> Iterator[client.CustomObjectsApi]:
+    """The ``kubernetes`` client that tests read custom objects with (kubectl is for what a
+    user does; a kubectl process per read costs a Go start each time)."""
+    with crd_cluster.api_client() as api_client:
+        yield client.CustomObjectsApi(api_client)

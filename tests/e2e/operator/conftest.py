@@ -109,13 +109,6 @@ def operator_pool(
 
 
 @pytest.fixture(scope="session")
-def kube_objects(crd_cluster: ClusterAccess) -> Iterator[client.CustomObjectsApi]:
-    """The ``kubernetes`` client the tests read state with."""
-    with crd_cluster.api_client() as api_client:
-        yield client.CustomObjectsApi(api_client)
-
-
-@pytest.fixture(scope="session")
 def new_workspace(e2e_simulator: ThreadedSimulator) -> Iterator[int]:
     """Hands out workspace ids that no other test uses, each added to the simulator."""
     return _workspaces(e2e_simulator)
