@@ -22,28 +22,32 @@ def pytest_configure(config: pytest.Config) -> None:
     asyncio.set_event_loop(None)
 
 
-SHARED_BY_A_GROUP = {
-    "tests/e2e/operator/": "e2e-operator",  # one operator and simulator serve them all
-    "tests/install/": "install",  # one venv, built once
-}
-"""Tests that share what a worker starts once: each group runs on one worker."""
+SHARED_BY_A_MODULE = ("tests/e2e/operator/",)
+"""Each module here runs on one worker: its tests share that worker's operator (one start per
+module at most, and the groups with an operator of their own stay whole)."""
+SHARED_BY_A_DIRECTORY = ("tests/install/",)
+"""These run on one worker: they share one venv, built once."""
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``.ci/test`` runs two pytest-xdist workers: each group above goes to one worker (biggest
-    first), every other test to whichever worker is free. Only for the default ``--dist load``;
-    an explicit other mode is left to xdist. (xdist's own ``loadgroup`` cannot do it with
-    pytest 9, whose node ids it no longer rewrites.)"""
+    """``.ci/test`` runs two pytest-xdist workers. The tests that share what a worker starts
+    once go to one worker together (biggest groups first), every other test to whichever worker
+    is free. Only for the default ``--dist load``; an explicit other mode is left to xdist.
+    (xdist's own ``loadgroup`` cannot do it with pytest 9, whose node ids it no longer
+    rewrites.)"""
     if config.getoption("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
     class SharedSetupScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            for prefix, group in SHARED_BY_A_GROUP.items():
-                if nodeid.startswith(prefix):
-                    return group
+            module = nodeid.split("::")[0]
+            if module.startswith(SHARED_BY_A_MODULE):
+                return module
+            for directory in SHARED_BY_A_DIRECTORY:
+                if module.startswith(directory):
+                    return directory
             return nodeid
 
     return SharedSetupScheduling(config, log)
