@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 import pytest
@@ -258,9 +258,10 @@ class Tasks:
 
 
 class SimulatorView:
-    """The shared simulator as one test sees it: the tasks and calls of its own workspaces,
-    and every lever. Calls that name no workspace (slug and agent lookups) count when they came
-    after the test began: tests run one at a time, so those are the test's own."""
+    """The shared simulator as one test sees it: the tasks and calls of its own workspaces, and
+    the levers on tasks and faults (not on agents: they are shared by every workspace). Calls
+    that name no workspace (slug and agent lookups) count when they came after the test began:
+    a worker runs one test at a time, so those are the test's own."""
 
     def __init__(
         self,
@@ -304,7 +305,13 @@ class SimulatorView:
     def task_status(self, task_id: int) -> str:
         return self.shared.task_status(task_id)
 
-    def force_task(self, task_id: int, status: Any, *, message: str | None = None) -> None:
+    def force_task(
+        self,
+        task_id: int,
+        status: Literal["error", "finished", "stopped"],
+        *,
+        message: str | None = None,
+    ) -> None:
         self.shared.force_task(task_id, status, message=message)
 
     def delete_task(self, task_id: int) -> None:
