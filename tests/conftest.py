@@ -1,6 +1,9 @@
 """Session-wide test setup shared by every tier."""
 
 import asyncio
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
 
 import pytest
 
@@ -19,7 +22,65 @@ def pytest_configure(config: pytest.Config) -> None:
     asyncio.set_event_loop(None)
 
 
+SHARED_BY_A_MODULE = ("tests/e2e/operator/",)
+"""Each module here runs on one worker: its tests share that worker's operator (one start per
+module at most, and the groups with an operator of their own stay whole)."""
+SHARED_BY_A_DIRECTORY = ("tests/install/",)
+"""These run on one worker: they share one venv, built once."""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``.ci/test`` runs two pytest-xdist workers. The tests that share what a worker starts
+    once go to one worker together (biggest groups first), every other test to whichever worker
+    is free. Only for the default ``--dist load``; an explicit other mode is left to xdist.
+    (xdist's own ``loadgroup`` cannot do it with pytest 9, whose node ids it no longer
+    rewrites.)"""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedSetupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::")[0]
+            if module.startswith(SHARED_BY_A_MODULE):
+                return module
+            for directory in SHARED_BY_A_DIRECTORY:
+                if module.startswith(directory):
+                    return directory
+            return nodeid
+
+    return SharedSetupScheduling(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _only_declared_reasons(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any test that drives the decision fails on a reason the one list does not declare."""
     check_declared_reasons(monkeypatch)
+
+
+FAST_OPERATOR_ENV: Mapping[str, str] = MappingProxyType(
+    {
+        # The simulator's phases last 200 ms: look often, and at once after an action.
+        "SUPERVISELY_OPERATOR_POLL_INTERVAL": "0.5",
+        "SUPERVISELY_OPERATOR_TRANSITION_POLL_INTERVAL": "0.3",
+        # A held start outlasts the client's 2 s; within 4 s it is adopted, later a stray. The
+        # operator refuses a grace under twice the timeout.
+        "SUPERVISELY_OPERATOR_REQUEST_TIMEOUT": "2",
+        "SUPERVISELY_OPERATOR_START_GRACE": "4",
+        "SUPERVISELY_OPERATOR_REQUEST_ATTEMPTS": "2",
+        # No lookup outlives a test: one operator serves many tests, and each must see its own
+        # slug and agent lookups, and an agent switched on, at once.
+        "SUPERVISELY_OPERATOR_LOOKUP_CACHE_SECONDS": "0",
+        # In-process operators would share one port; a process harness picks a free one.
+        "SUPERVISELY_OPERATOR_METRICS_PORT": "0",
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def fast_operator_env() -> Mapping[str, str]:
+    """The operator's settings in every tier that runs it, in-process (integration, kmock) or as
+    a process (e2e): one set, so that a timing a test relies on means the same everywhere. A
+    test that needs another value overrides that one key on top of these."""
+    return FAST_OPERATOR_ENV

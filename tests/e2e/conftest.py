@@ -13,20 +13,32 @@ import pathlib
 from collections.abc import Iterator
 
 import pytest
+from kubernetes import client
 
 from supervisely_devkit.devcluster.access import ClusterAccess
 from supervisely_devkit.devcluster.cluster import DevCluster
-from supervisely_operator.api.resource import CRD_NAME
+from supervisely_operator.api.resource import CRD_NAME, CRON_CRD_NAME
+
+from harness import POOL
 
 ENV_TEST_KUBECONFIG = "SUPERVISELY_OPERATOR_TEST_KUBECONFIG"
-CRD_FILE = pathlib.Path(__file__).resolve().parents[2] / "crds" / "superviselytask.yaml"
+CRDS_DIR = pathlib.Path(__file__).resolve().parents[2] / "crds"
 E2E_DIR = pathlib.Path(__file__).resolve().parent
+OPERATOR_TESTS = E2E_DIR / "operator"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if E2E_DIR in item.path.resolve().parents:
             item.add_marker(pytest.mark.e2e)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The other e2e tests run operators of their own, each watching every namespace: the
+    operator tests' shared one must not be running beside them."""
+    pool = item.config.stash.get(POOL, None)
+    if pool is not None and OPERATOR_TESTS not in item.path.resolve().parents:
+        pool.stop_and_check()
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +57,16 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterAc
 
 @pytest.fixture(scope="session")
 def crd_cluster(kube_cluster: ClusterAccess) -> ClusterAccess:
-    """The cluster with the committed CRD applied as a user would (plain ``kubectl apply -f``)."""
-    kube_cluster.kubectl("apply", "-f", str(CRD_FILE))
-    kube_cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    """The cluster with the committed CRDs applied as a user would (plain ``kubectl apply -f``)."""
+    kube_cluster.kubectl("apply", "-f", str(CRDS_DIR))
+    for name in (CRD_NAME, CRON_CRD_NAME):
+        kube_cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
     return kube_cluster
+
+
+@pytest.fixture(scope="session")
+def kube_objects(crd_cluster: ClusterAccess) -> Iterator[client.CustomObjectsApi]:
+    """The ``kubernetes`` client that tests read custom objects with (kubectl is for what a
+    user does; a kubectl process per read costs a Go start each time)."""
+    with crd_cluster.api_client() as api_client:
+        yield client.CustomObjectsApi(api_client)

@@ -1,14 +1,15 @@
 """The generated CRD on a real API server: examples admitted, bad specs refused in exact words."""
 
-import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
 
 from supervisely_devkit.devcluster.access import ClusterAccess
+from supervisely_operator.api.resource import GROUP, PLURAL, VERSION
 
 from spec_cases import (
     ADMITTED_EDGES,
@@ -21,12 +22,17 @@ from spec_cases import (
 
 
 @pytest.fixture
-def namespace(crd_cluster: ClusterAccess) -> Iterator[str]:
+def namespace(kube_objects: client.CustomObjectsApi) -> Iterator[str]:
     name = f"admission-{uuid.uuid4().hex[:8]}"
     yield name
-    crd_cluster.kubectl(
-        "delete", "superviselytasks", "--all", "-n", name, "--wait=false", check=False
-    )
+    kube_objects.delete_collection_namespaced_custom_object(GROUP, VERSION, name, PLURAL)
+
+
+def stored(objects: client.CustomObjectsApi, namespace: str) -> list[dict[str, Any]]:
+    """The SuperviselyTasks the API server stored in the namespace."""
+    listed = objects.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    items: list[dict[str, Any]] = listed["items"]
+    return items
 
 
 def task_manifest(spec: dict[str, Any], name: str = "probe") -> str:
@@ -59,18 +65,18 @@ def refusal_causes(stderr: str) -> list[str]:
 
 
 def test_examples_are_admitted_with_defaults_filled_in(
-    crd_cluster: ClusterAccess, namespace: str
+    crd_cluster: ClusterAccess, kube_objects: client.CustomObjectsApi, namespace: str
 ) -> None:
     crd_cluster.kubectl("apply", "-n", namespace, "-f", str(EXAMPLES_DIR))
-    listed = json.loads(crd_cluster.kubectl("get", "slytask", "-n", namespace, "-o", "json").stdout)
-    names = sorted(item["metadata"]["name"] for item in listed["items"])
+    items = stored(kube_objects, namespace)
+    names = sorted(item["metadata"]["name"] for item in items)
     expected = sorted(
         document["metadata"]["name"]
         for path in EXAMPLES_DIR.glob("*.yaml")
         for document in yaml.safe_load_all(path.read_text())
     )
     assert names == expected
-    serve = next(item for item in listed["items"] if item["metadata"]["name"] == "serve-model")
+    serve = next(item for item in items if item["metadata"]["name"] == "serve-model")
     spec = serve["spec"]
     assert (spec["restartPolicy"], spec["deletionPolicy"], spec["logLevel"]) == (
         "OnError",
@@ -83,26 +89,29 @@ def test_examples_are_admitted_with_defaults_filled_in(
 
 @pytest.mark.parametrize("case", INVALID_CASES, ids=lambda case: case.name)
 def test_invalid_spec_is_refused_at_admission(
-    crd_cluster: ClusterAccess, namespace: str, case: InvalidCase
+    crd_cluster: ClusterAccess,
+    kube_objects: client.CustomObjectsApi,
+    namespace: str,
+    case: InvalidCase,
 ) -> None:
     result = crd_cluster.kubectl(
         "apply", "-n", namespace, "-f", "-", input=task_manifest(case.spec()), check=False
     )
     assert result.returncode != 0, case.why
     assert refusal_causes(result.stderr) == list(case.admission), case.why
-    listed = crd_cluster.kubectl("get", "slytask", "-n", namespace, "-o", "name").stdout
-    assert listed.strip() == "", "nothing of a refused object is stored"
+    assert stored(kube_objects, namespace) == [], "nothing of a refused object is stored"
 
 
 @pytest.mark.parametrize("case", ADMITTED_EDGES, ids=lambda case: case.name)
 def test_specs_at_the_edge_of_a_rule_are_admitted_as_written(
-    crd_cluster: ClusterAccess, namespace: str, case: EdgeCase
+    crd_cluster: ClusterAccess,
+    kube_objects: client.CustomObjectsApi,
+    namespace: str,
+    case: EdgeCase,
 ) -> None:
     crd_cluster.kubectl("apply", "-n", namespace, "-f", "-", input=task_manifest(case.spec()))
-    stored = json.loads(
-        crd_cluster.kubectl("get", "slytask", "probe", "-n", namespace, "-o", "json").stdout
-    )
-    assert {key: stored["spec"][key] for key in case.spec()} == case.spec(), case.why
+    [probe] = stored(kube_objects, namespace)
+    assert {key: probe["spec"][key] for key in case.spec()} == case.spec(), case.why
 
 
 @pytest.mark.parametrize(

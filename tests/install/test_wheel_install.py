@@ -9,11 +9,20 @@ under the final stage's environment, only the runtime lock installed, every modu
 without the test extras. A COPY that misses a file the build needs, a lock that misses a
 dependency, or a module that imports a test-only package fails here.
 
-Everything happens under pytest's temporary directory; the work tree is only read.
+Like ``docker build``, the replay reuses the result of a RUN line when that line and everything
+before it (the base interpreter, every earlier instruction, the files copied so far) are what
+they were last time: the venv after each RUN is kept in the per-user cache, and a later build
+with the same inputs restores it instead of running the line again. Installing the runtime lock
+takes most of a minute; it runs again only when the lock or the install script changes. The venv
+lives at one fixed path in that cache, as /opt/venv does in the image (a venv cannot move), so
+the builds take turns under a file lock. The rest happens under pytest's temporary directory;
+the work tree is only read.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import re
@@ -21,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,16 +101,95 @@ def copy_into(workdir: Path, operands: list[str], rules: list[IgnoreRule]) -> No
             shutil.copy2(file, target)  # keeps the mode: .ci/install-runtime must stay executable
 
 
-def replay_builder(builder: Stage, image_venv: str, root: Path, rules: list[IgnoreRule]) -> Path:
-    """Run the builder stage under ``root``; returns where ``image_venv`` ended up."""
-    workdir, venv = root / "src", root / "venv"
+class LayerCache:
+    """The venv after each RUN of the builder stage, by the digest of everything that led to it,
+    as Docker keeps a layer per instruction. ``venv`` is where the build puts the image's venv;
+    the caller holds the cache's lock while it builds and uses it."""
+
+    def __init__(self, root: Path) -> None:
+        self.venv = root / "venv"
+        self._layers = root / "layers"
+        self._layers.mkdir(parents=True, exist_ok=True)
+        self._venv_is = root / "venv-is-layer"
+        """Which layer the venv is an unchanged copy of, if any: restoring that one is free."""
+        self.used: list[str] = []
+
+    def get(self, key: str) -> Path | None:
+        layer = self._layers / key
+        return layer if layer.is_dir() else None
+
+    def restore(self, layer: Path | None) -> None:
+        """Make the venv what it was after ``layer`` (None: before any RUN, no venv)."""
+        if layer is not None and self._current() == layer.name and self.venv.is_dir():
+            return
+        self._venv_is.unlink(missing_ok=True)
+        shutil.rmtree(self.venv, ignore_errors=True)
+        if layer is not None:
+            subprocess.run(["cp", "-a", str(layer), str(self.venv)], check=True)
+            self._venv_is.write_text(layer.name)
+
+    def changing(self) -> None:
+        """A RUN line is about to change the venv."""
+        self._venv_is.unlink(missing_ok=True)
+
+    def save(self, key: str) -> None:
+        """Keep the venv as the layer of ``key``."""
+        partial = self._layers / f"{key}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        subprocess.run(["cp", "-a", str(self.venv), str(partial)], check=True)
+        partial.rename(self._layers / key)
+        self._venv_is.write_text(key)
+
+    def _current(self) -> str | None:
+        return self._venv_is.read_text() if self._venv_is.exists() else None
+
+    def keep_only_used(self) -> None:
+        """Drop the layers this build did not use, as an image prune would."""
+        for layer in self._layers.iterdir():
+            if layer.name not in self.used:
+                shutil.rmtree(layer, ignore_errors=True)
+
+
+def digest(*parts: str | bytes) -> str:
+    hasher = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        hasher.update(len(data).to_bytes(8, "big") + data)
+    return hasher.hexdigest()[:32]
+
+
+def tree_digest(root: Path) -> str:
+    """Every file under ``root``: its path, mode and bytes (what a COPY brings in)."""
+    files = sorted(path for path in root.rglob("*") if path.is_file())
+    return digest(
+        *(
+            part
+            for path in files
+            for part in (
+                path.relative_to(root).as_posix(),
+                oct(path.stat().st_mode),
+                path.read_bytes(),
+            )
+        )
+    )
+
+
+def replay_builder(
+    builder: Stage, image_venv: str, root: Path, rules: list[IgnoreRule], layers: LayerCache
+) -> Path:
+    """Run the builder stage under ``root``, reusing cached layers; returns where ``image_venv``
+    ended up."""
+    workdir, venv = root / "src", layers.venv
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP"}
     }
     env["PYTHON"] = str(BASE_PYTHON)
+    key = base_image_digest(env)
+    reused: Path | None = None  # the cached layer the venv is to be, once something needs it
     for instruction in builder.instructions:
+        key = digest(key, instruction.keyword, instruction.arguments)
         if instruction.keyword == "WORKDIR":
             assert instruction.arguments == "/src", "the replay maps only /src"
             workdir.mkdir()
@@ -108,10 +197,19 @@ def replay_builder(builder: Stage, image_venv: str, root: Path, rules: list[Igno
             flags, operands = instruction.flags_and_operands()
             assert flags == {}, instruction
             copy_into(workdir, operands, rules)
+            key = digest(key, tree_digest(workdir))
         elif instruction.keyword == "RUN":
             match = RUN_LINE.fullmatch(instruction.arguments)
             assert match, f"cannot replay {instruction}: not a .ci/install-runtime line"
             assert match.group(2) == image_venv, f"{instruction} installs elsewhere"
+            layers.used.append(key)
+            cached = layers.get(key)
+            if cached is not None:
+                reused = cached
+                continue
+            layers.restore(reused)  # None: the first RUN starts without a venv
+            reused = None
+            layers.changing()
             command = instruction.arguments.replace(image_venv, str(venv))
             result = subprocess.run(
                 ["/bin/sh", "-c", command],
@@ -123,30 +221,56 @@ def replay_builder(builder: Stage, image_venv: str, root: Path, rules: list[Igno
                 check=False,
             )
             assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}{result.stderr}"
+            layers.save(key)
         else:
             # ENV only tunes pip for the throwaway builder (no cache); the test keeps pip's cache.
             assert instruction.keyword == "ENV", f"the replay does not know {instruction}"
+    if reused is not None:
+        layers.restore(reused)
+    layers.keep_only_used()
     return venv
 
 
-@pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> InstalledImage:
-    """The builder stage replayed once for the module (~35 s with a warm pip cache)."""
-    pip = subprocess.run([BASE_PYTHON, "-m", "pip", "--version"], capture_output=True, check=False)
+def base_image_digest(env: dict[str, str]) -> str:
+    """What stands for the base image: the interpreter, its pip, and pip's settings (the index
+    it installs from); a change to any makes every layer stale."""
+    pip = subprocess.run(
+        [BASE_PYTHON, "-m", "pip", "--version"], capture_output=True, text=True, check=False
+    )
     assert pip.returncode == 0, f"the install test needs pip in {BASE_PYTHON}"
+    settings = sorted(f"{k}={v}" for k, v in env.items() if k.startswith("PIP_"))
+    return digest(str(BASE_PYTHON.resolve()), sys.version, pip.stdout, *settings)
+
+
+def layer_cache_root() -> Path:
+    """``${XDG_CACHE_HOME:-~/.cache}/supervisely-operator/install-test``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "supervisely-operator" / "install-test"
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InstalledImage]:
+    """The builder stage replayed once for the module: about 8 s when only the project changed,
+    50 s when the lock did, 2 s when nothing did."""
     dockerfile, rules = image_build.load()
     (copy,) = dockerfile.final.all("COPY")
     image_venv = copy.flags_and_operands()[1][0]
     root = tmp_path_factory.mktemp("image")
-    venv = replay_builder(dockerfile.stage("builder"), image_venv, root, rules)
-    env = {
-        key: value.replace(image_venv, str(venv)).replace("$PATH", "/usr/bin:/bin")
-        for key, value in dockerfile.final.env().items()
-    }
-    home = root / "home"
-    home.mkdir()
-    env |= {"HOME": str(home), "LANG": "C.UTF-8"}
-    return InstalledImage(venv, dockerfile.final.only("ENTRYPOINT").exec_form(), env, home)
+    cache = layer_cache_root()
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run's build or tests use the one venv path
+        venv = replay_builder(
+            dockerfile.stage("builder"), image_venv, root, rules, LayerCache(cache)
+        )
+        env = {
+            key: value.replace(image_venv, str(venv)).replace("$PATH", "/usr/bin:/bin")
+            for key, value in dockerfile.final.env().items()
+        }
+        home = root / "home"
+        home.mkdir()
+        env |= {"HOME": str(home), "LANG": "C.UTF-8"}
+        yield InstalledImage(venv, dockerfile.final.only("ENTRYPOINT").exec_form(), env, home)
 
 
 def test_version_is_the_projects(image: InstalledImage) -> None:

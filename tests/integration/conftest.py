@@ -9,7 +9,7 @@ record instead).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -173,6 +173,7 @@ def cluster(kube_api: ApiServerEmulator) -> Cluster:
 async def start_operator(
     kube_api: ApiServerEmulator,
     simulator: Simulator,
+    fast_operator_env: Mapping[str, str],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> AsyncIterator[OperatorStarter]:
@@ -187,7 +188,7 @@ async def start_operator(
 
     from supervisely_operator.controller.settings import OperatorSettings
 
-    from controller_harness import FAST_OPERATOR_ENV, running_operator, write_kubeconfig
+    from controller_harness import running_operator, write_kubeconfig
 
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", str(kube_api.url).rstrip("/"))
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
@@ -200,7 +201,7 @@ async def start_operator(
     async with contextlib.AsyncExitStack() as running:
 
         async def start(*, remotes: object | None = None, **env: str) -> None:
-            for name, value in {**FAST_OPERATOR_ENV, **env}.items():
+            for name, value in {**fast_operator_env, **env}.items():
                 monkeypatch.setenv(name, value)
             await running.enter_async_context(running_operator(OperatorSettings(), remotes=remotes))
 

@@ -55,17 +55,6 @@ EVENTS = kmock.resource("", "v1", "events")
 SECRETS = kmock.resource("", "v1", "secrets")
 NAMESPACES = kmock.resource("", "v1", "namespaces")
 
-FAST_OPERATOR_ENV = {
-    "SUPERVISELY_OPERATOR_POLL_INTERVAL": "0.5",
-    "SUPERVISELY_OPERATOR_TRANSITION_POLL_INTERVAL": "0.2",
-    "SUPERVISELY_OPERATOR_START_GRACE": "4",
-    "SUPERVISELY_OPERATOR_REQUEST_TIMEOUT": "2",
-    "SUPERVISELY_OPERATOR_REQUEST_ATTEMPTS": "1",
-    "SUPERVISELY_OPERATOR_LOG_TAIL_LINES": "0",
-    "SUPERVISELY_OPERATOR_METRICS_PORT": "0",
-}
-"""Timings for tests: the simulator's phases last 200 ms, so the loop should look often."""
-
 CONFLICT_MESSAGE = (
     'Operation cannot be fulfilled on {plural} "{name}": the object has been modified; '
     "please apply your changes to the latest version and try again"
@@ -328,7 +317,7 @@ async def running_operator(
 
 
 class OperatorStarter(Protocol):
-    """Starts the operator with this environment (on top of ``FAST_OPERATOR_ENV``)."""
+    """Starts the operator with this environment (on top of the ``fast_operator_env`` fixture)."""
 
     def __call__(self, *, remotes: object | None = None, **env: str) -> Awaitable[None]: ...
 

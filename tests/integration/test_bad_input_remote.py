@@ -15,6 +15,7 @@ from typing import Any, Literal
 import pytest
 
 from supervisely_devkit.simulator import Scenario, Simulator
+from supervisely_devkit.simulator.record import CallRecord
 from supervisely_operator.reconcile.launch import describe_with_marker, marker_in, marker_owner
 
 from controller_harness import Cluster, OperatorStarter, condition, task_path, wait_until
@@ -247,7 +248,7 @@ REFUSALS = [
         "nothing listens at the Secret's address: an outage as far as the operator can tell",
         {**TRAINS, "credentialsSecretRef": {"name": SECRET}},
         "Unavailable",
-        "Supervisely is unavailable for tasks.run.app after 1 attempt: ConnectError: "
+        "Supervisely is unavailable for tasks.run.app after 2 attempts: ConnectError: "
         f"cannot connect to {UNREACHABLE}: All connection attempts failed",
         update_secret(lambda sly: {"SERVER_ADDRESS": sly.url}),
         last_error="Unavailable",
@@ -286,6 +287,15 @@ def condition_of(cluster: Cluster, name: str, type_: str) -> dict[str, Any]:
 
 def tasks_named(simulator: Simulator, name: str) -> list[dict[str, Any]]:
     return [task for task in simulator.tasks() if task["meta"]["name"] == name]
+
+
+def starts_of(simulator: Simulator, name: str) -> list[CallRecord]:
+    """The tasks.run.app calls made for a resource (or that were too large to read)."""
+    return [
+        call
+        for call in simulator.calls("tasks.run.app")
+        if (call.body or {}).get("taskName", f"{NAMESPACE}/{name}") == f"{NAMESPACE}/{name}"
+    ]
 
 
 def phase_of(cluster: Cluster, name: str) -> str | None:
@@ -339,6 +349,8 @@ async def test_a_refusal_is_told_exactly_and_a_correction_recovers_the_same_reso
         assert last_error is not None
         assert (last_error["reason"], last_error["message"]) == (case.last_error, case.message)
     assert tasks_named(simulator, f"{NAMESPACE}/bad") == [], "nothing of the bad one started"
+    if case.failed:
+        assert len(starts_of(simulator, "bad")) <= 1, "a refused start is not made again"
     await wait_until(
         lambda: phase_of(cluster, "steady") == "Running",
         what="the healthy resource running beside the bad one",
@@ -402,3 +414,22 @@ async def test_unicode_names_descriptions_and_params_reach_supervisely_intact(
         {"state": UNICODE_PARAMS},
     )
     assert warnings_about(cluster, "bad") == []
+
+
+async def test_a_start_supervisely_rejects_is_not_made_again_until_the_spec_changes(
+    cluster: Cluster, simulator: Simulator, simulator_token: str, start_operator: OperatorStarter
+) -> None:
+    """A 400 of tasks.run.app in the server's own words (was an e2e test; nothing about it
+    needs a real API server): the resource fails at once, and only an edit starts it again."""
+    await start_operator(SERVER_ADDRESS=simulator.base_url, API_TOKEN=simulator_token)
+    simulator.inject_fault("tasks.run.app", status=400, times=1, message="moduleId is disabled")
+    await cluster.create_task("refused", TRAINS, namespace=NAMESPACE)
+    await wait_until(lambda: phase_of(cluster, "refused") == "Failed", what="phase Failed")
+    last_error = cluster.status("refused", namespace=NAMESPACE)["lastError"]
+    assert last_error["reason"] == "Rejected"
+    assert "moduleId is disabled" in last_error["message"]
+    assert len(starts_of(simulator, "refused")) == 1
+
+    await cluster.patch(task_path("refused", namespace=NAMESPACE), {"spec": {"params": {"v": 2}}})
+    await wait_until(lambda: phase_of(cluster, "refused") == "Succeeded", what="phase Succeeded")
+    assert len(starts_of(simulator, "refused")) == 2

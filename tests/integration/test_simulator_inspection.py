@@ -51,6 +51,7 @@ async def test_calls_endpoint_lists_and_filters_records(
         "status",
         "token_valid",
         "fault",
+        "workspace_id",
     }
 
 
@@ -130,6 +131,52 @@ async def test_task_endpoints_force_list_and_delete(
     assert (await sim_admin.delete(f"tasks/{second}")).json() == {"deleted": second}
     assert (await sim_admin.get("tasks")).json() == []
     assert (await sim_client.post("tasks.info", json={"id": first})).status_code == 404
+
+
+async def test_a_workspace_added_while_running_takes_tasks_and_reads_apart(
+    sim_client: httpx.AsyncClient, sim_admin: httpx.AsyncClient
+) -> None:
+    """Tests that share one simulator each take a workspace and read only its tasks and calls:
+    those naming the workspace, and those naming one of its tasks, even after it is lost."""
+    assert (
+        await sim_client.post("tasks.run.app", json={**RUN_BODY, "workspaceId": 7})
+    ).status_code == 404
+    added = await sim_admin.post("workspaces", json={"id": 7, "name": "Mine"})
+    assert (added.status_code, added.json()["teamId"]) == (200, 1)
+    assert (await sim_admin.post("workspaces", json={"id": 7})).status_code == 400
+    assert (await sim_admin.post("workspaces", json={"id": 8, "teamId": 9})).status_code == 404
+    mine = (await sim_client.post("tasks.run.app", json={**RUN_BODY, "workspaceId": 7})).json()
+    other = (await sim_client.post("tasks.run.app", json=RUN_BODY)).json()
+    task_id, other_id = mine[0]["taskId"], other[0]["taskId"]
+    await sim_client.post("tasks.list", json={"workspaceId": 7})
+    await sim_client.post("tasks.info", json={"id": other_id})
+    await sim_client.get("tasks.log.download", params={"id": str(task_id)})
+    await sim_client.post("tasks.request.direct", json={"taskId": task_id, "command": "is_ready"})
+    await sim_admin.delete(f"tasks/{task_id}")
+    await sim_client.post("tasks.stop", json={"id": task_id})
+    await sim_client.post("instance.version", json={})
+
+    calls = (await sim_admin.get("calls", params={"workspaceId": "7"})).json()
+    assert [(call["method"], call["status"]) for call in calls[:2]] == [
+        ("tasks.run.app", 404),
+        ("tasks.run.app", 200),
+    ], "a call counts for the workspace it names, known or not"
+    assert [call["method"] for call in calls[2:]] == [
+        "tasks.list",
+        "tasks.log.download",
+        "tasks.request.direct",
+        "tasks.stop",
+    ]
+    assert {call["workspace_id"] for call in calls} == {7}
+    stops = await sim_admin.get("calls", params={"workspaceId": "7", "method": "tasks.stop"})
+    assert [call["status"] for call in stops.json()] == [404], "a lost task's calls still count"
+    everything = (await sim_admin.get("calls")).json()
+    assert [c["workspace_id"] for c in everything if c["method"] == "instance.version"] == [None]
+    await sim_client.post("tasks.run.app", json={**RUN_BODY, "workspaceId": 7})
+    [listed] = (await sim_admin.get("tasks", params={"workspaceId": "7"})).json()
+    assert listed["workspaceId"] == 7
+    assert [t["id"] for t in (await sim_admin.get("tasks")).json()] == [other_id, listed["id"]]
+    assert (await sim_admin.get("calls", params={"workspaceId": "x"})).status_code == 400
 
 
 @pytest.mark.parametrize(

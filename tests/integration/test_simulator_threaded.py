@@ -37,10 +37,15 @@ def test_threaded_simulator_serves_and_forwards_levers() -> None:
             "tasks.info",
             "tasks.info",
         ]
+        simulator.add_workspace(5)
+        client.post("tasks.run.app", json={"agentId": 1, "workspaceId": 5, "moduleId": 101})
+        [elsewhere] = simulator.tasks(workspace_id=5)
+        assert [call.method for call in simulator.calls(workspace_id=5)] == ["tasks.run.app"]
+        assert [task["id"] for task in simulator.tasks()] == [task_id, elsewhere["id"]]
         simulator.set_agent_status(1, "waiting")
         assert client.post("agents.info", json={"id": 1}).json()["status"] == "waiting"
         simulator.delete_task(task_id)
-        assert simulator.tasks() == []
+        assert simulator.tasks() == [elsewhere]
         simulator.clear_calls()
         assert simulator.calls() == []
 

@@ -15,14 +15,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from supervisely_devkit.simulator.runner import ThreadedSimulator
 from supervisely_operator.controller.merge_patch import merge_patch
 
 from argocd_actions import REFRESH_ANNOTATION, RESTART_ANNOTATION, discover, run_action
-from harness import OperatorProcess, Tasks, live_tasks, phase_of
+from harness import Operator, SimulatorView, Tasks, live_tasks, phase_of
 
-SERVE = {"moduleId": 103, "workspaceId": 1}
-FINISHES = {"appSlug": "supervisely-ecosystem/sim-train-finishes", "workspaceId": 1}
+SERVE = {"moduleId": 103}
+FINISHES = {"appSlug": "supervisely-ecosystem/sim-train-finishes"}
 
 
 def offered(obj: dict[str, Any]) -> set[str]:
@@ -66,8 +65,9 @@ def handled(
 
 
 def test_suspend_stops_the_task_and_resume_starts_a_new_one(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
+    """Also the proof of suspension itself: Argo CD's patch is what ``kubectl patch`` sends."""
     tasks.apply("serve", SERVE)
     running = tasks.wait_phase("serve", "Running")
     first = running["status"]["taskId"]
@@ -75,7 +75,9 @@ def test_suspend_stops_the_task_and_resume_starts_a_new_one(
 
     assert run(tasks, "serve", "suspend") == {"spec": {"suspend": True}}
     suspended = tasks.wait_phase("serve", "Suspended")
-    assert first not in live_tasks(simulator)
+    assert simulator.task_status(first) == "stopped"
+    assert "taskId" not in status(suspended)
+    assert status(suspended)["previousTaskIds"] == [first]
     assert offered(suspended) == {"resume", "refresh"}
 
     assert run(tasks, "serve", "resume") == {"spec": {"suspend": False}}
@@ -85,11 +87,14 @@ def test_suspend_stops_the_task_and_resume_starts_a_new_one(
         what="running a new task",
     )
     assert status(resumed)["taskId"] in live_tasks(simulator)
+    assert len(simulator.calls("tasks.run.app")) == 2
 
 
-def test_restart_replaces_the_task_once_per_request(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+def test_restart_replaces_the_task_once_per_request_and_refresh_restarts_nothing(
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
+    """Also the proof of the restart and refresh annotations themselves: Argo CD's patch is the
+    annotation alone, as ``kubectl annotate`` sets it."""
     tasks.apply("serve", SERVE)
     running = tasks.wait_phase("serve", "Running")
     first = running["status"]["taskId"]
@@ -101,21 +106,25 @@ def test_restart_replaces_the_task_once_per_request(
         handled("restartRequestHandled", stamp, phase="Running", replacing=first),
         what=f"restarted for {stamp}",
     )
-    assert first not in live_tasks(simulator)
-    assert status(restarted)["restarts"] == running["status"]["restarts"], "counted as an error"
-    second, started = status(restarted)["taskId"], len(simulator.tasks())
+    assert simulator.task_status(first) == "stopped"
+    assert status(restarted)["previousTaskIds"] == [first]
+    assert status(restarted)["restarts"] == running["status"]["restarts"], "not counted as an error"
+    second = status(restarted)["taskId"]
 
     # The same request again: Argo CD's patch is empty, and the passes the operator makes later,
     # one forced here by a refresh, leave the handled request alone.
     assert run(tasks, "serve", "restart", now=now) == {}
     refresh = request(tasks, "serve", "refresh")
     later = tasks.wait("serve", handled("refreshHandled", refresh), what="refreshed")
-    assert (status(later)["taskId"], len(simulator.tasks())) == (second, started)
+    assert (phase_of(later), status(later)["taskId"]) == ("Running", second)
     assert status(later)["restartRequestHandled"] == stamp
+    assert live_tasks(simulator) == [second]
+    assert len(simulator.calls("tasks.run.app")) == 2
+    assert [call.body["id"] for call in simulator.calls("tasks.stop")] == [first]
 
 
 def test_restart_runs_a_finished_app_again(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     """Discovery offers restart after Succeeded; the operator must start a new run then."""
     tasks.apply("train", FINISHES)
@@ -130,15 +139,3 @@ def test_restart_runs_a_finished_app_again(
     assert len(simulator.tasks()) == 2
     assert status(again)["restarts"] == finished["status"]["restarts"]
     tasks.wait_phase("train", "Succeeded")
-
-
-def test_refresh_is_recorded_and_restarts_nothing(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
-) -> None:
-    tasks.apply("serve", SERVE)
-    running = tasks.wait_phase("serve", "Running")
-
-    stamp = request(tasks, "serve", "refresh")
-    refreshed = tasks.wait("serve", handled("refreshHandled", stamp), what=f"refreshed for {stamp}")
-    assert status(refreshed)["taskId"] == running["status"]["taskId"]
-    assert len(simulator.tasks()) == 1

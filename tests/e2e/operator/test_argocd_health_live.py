@@ -8,12 +8,10 @@ here before an Argo CD user sees a wrong heart.
 from collections.abc import Callable
 from typing import Any
 
-from supervisely_devkit.simulator.runner import ThreadedSimulator
-
 from argocd_health import Verdict, run_health
-from harness import OperatorProcess, Tasks, condition, phase_of
+from harness import Operator, SimulatorView, Tasks, condition, phase_of
 
-SERVE = {"moduleId": 103, "workspaceId": 1}
+SERVE = {"moduleId": 103}
 
 
 def synced_is(value: str) -> Callable[[dict[str, Any] | None], bool]:
@@ -27,24 +25,25 @@ def verdict_of(tasks: Tasks, name: str) -> Verdict:
 
 
 def test_live_objects_get_the_documented_verdicts(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
-    tasks.apply("serve", SERVE)
-    tasks.apply("train", {"moduleId": 101, "workspaceId": 1})
-    tasks.apply("fails", {"moduleId": 102, "workspaceId": 1, "backoff": {"limit": 0}})
+    created = tasks.apply("serve", SERVE)
+    tasks.apply("train", {"moduleId": 101})
+    tasks.apply("fails", {"moduleId": 102, "backoff": {"limit": 0}})
 
-    # Every version seen on the way up is Progressing: never Degraded, Unknown or Healthy early.
+    # Every version on the way up is Progressing, Running while the app loads too: never
+    # Degraded, Unknown or Healthy early.
     seen: list[tuple[str | None, Verdict]] = []
 
-    def running_and_recorded(obj: dict[str, Any] | None) -> bool:
+    def ready_and_recorded(obj: dict[str, Any] | None) -> bool:
         assert obj is not None
         seen.append((phase_of(obj), run_health(obj)))
-        return phase_of(obj) == "Running"
+        return condition(obj, "Ready").get("status") == "True"
 
-    running = tasks.wait("serve", running_and_recorded, what="Running")
+    running = tasks.wait("serve", ready_and_recorded, what="Running and Ready", since=created)
     assert running is not None
     on_the_way = [(phase, v.status) for phase, v in seen[:-1]]
-    assert on_the_way, "the first look already found it Running"
+    assert on_the_way[0] == (None, "Progressing"), "from the version without a status on"
     assert {status for _, status in on_the_way} == {"Progressing"}, on_the_way
     assert run_health(running) == Verdict("Healthy", condition(running, "Ready")["message"])
 

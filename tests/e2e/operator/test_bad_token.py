@@ -2,9 +2,7 @@
 
 import pytest
 
-from supervisely_devkit.simulator.runner import ThreadedSimulator
-
-from harness import OperatorProcess, Tasks, condition
+from harness import Operator, SimulatorView, Tasks, condition
 
 
 @pytest.fixture
@@ -13,9 +11,9 @@ def operator_token() -> str:
 
 
 def test_a_bad_token_is_reported_without_revealing_it(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess, operator_token: str
+    tasks: Tasks, simulator: SimulatorView, operator: Operator, operator_token: str
 ) -> None:
-    tasks.apply("denied", {"moduleId": 101, "workspaceId": 1})
+    tasks.apply("denied", {"moduleId": 101})
     obj = tasks.wait(
         "denied",
         lambda o: o is not None and condition(o, "Synced").get("reason") == "Unauthorized",
@@ -24,4 +22,4 @@ def test_a_bad_token_is_reported_without_revealing_it(
     assert obj is not None
     assert simulator.calls("tasks.run.app")[0].token_valid is False
     assert operator_token not in str(obj)
-    assert operator_token not in operator.log()
+    assert operator_token not in operator.whole_log()

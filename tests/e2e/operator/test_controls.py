@@ -1,21 +1,25 @@
-"""Per-object controls on the real API server with the simulator: pause, restart and refresh
-requests, adoption and observe-only, failure rules, readiness and the start deadline."""
+"""Per-object controls on the real API server with the simulator: pause, adoption and
+observe-only, failure rules, readiness and the start deadline, and outputs. (Restart and refresh
+requests: ``test_argocd_actions_live.py``, which makes them as Argo CD's actions do; the
+per-object poll interval: ``test_poll_interval.py``.)"""
 
 import time
 from typing import Any
 
-import pytest
+from harness import (
+    NEVER_READY_MODULE,
+    SLOW_TO_LOAD_MODULE,
+    Operator,
+    SimulatorView,
+    Tasks,
+    condition,
+    live_tasks,
+    wait_until,
+)
 
-from supervisely_devkit.simulator import Scenario
-from supervisely_devkit.simulator.runner import ThreadedSimulator
-
-from harness import FAST_OPERATOR_ENV, OperatorProcess, Tasks, condition, live_tasks, wait_until
-
-SERVE = {"moduleId": 103, "workspaceId": 1}
-TRAIN_FAILS = {"moduleId": 102, "workspaceId": 1}
+SERVE = {"moduleId": 103}
+TRAIN_FAILS = {"moduleId": 102}
 PAUSED = "supervisely.com/paused"
-RESTART = "supervisely.com/restart-requested-at"
-REFRESH = "supervisely.com/refresh-requested-at"
 
 
 def status_of(obj: dict[str, Any] | None) -> dict[str, Any]:
@@ -36,7 +40,7 @@ def running_task(tasks: Tasks, name: str, *, other_than: int | None = None) -> i
     return task_id
 
 
-def paused_while_running(tasks: Tasks, operator: OperatorProcess, name: str) -> int:
+def paused_while_running(tasks: Tasks, operator: Operator, name: str) -> int:
     """Start a serving app, pause its resource once it runs; the id of its task."""
     tasks.apply(name, {**SERVE, "backoff": {"initialDelaySeconds": 0}})
     task_id = running_task(tasks, name)
@@ -46,7 +50,7 @@ def paused_while_running(tasks: Tasks, operator: OperatorProcess, name: str) -> 
 
 
 def test_a_paused_resource_gets_no_calls_and_no_writes_and_resumes_where_it_was(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     task_id = paused_while_running(tasks, operator, "serve")
     version = (tasks.get("serve") or {})["metadata"]["resourceVersion"]
@@ -68,7 +72,7 @@ def test_a_paused_resource_gets_no_calls_and_no_writes_and_resumes_where_it_was(
 
 
 def test_a_paused_resource_keeps_its_task_when_deleted_until_it_is_unpaused(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     task_id = paused_while_running(tasks, operator, "serve")
     tasks.delete("serve")
@@ -80,31 +84,8 @@ def test_a_paused_resource_keeps_its_task_when_deleted_until_it_is_unpaused(
     assert simulator.task_status(task_id) in ("terminating", "stopped")
 
 
-def test_a_restart_request_replaces_the_task_once_per_value(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
-) -> None:
-    tasks.apply("serve", SERVE)
-    first = running_task(tasks, "serve")
-    tasks.annotate("serve", RESTART, "2026-12-03T10:00:00Z")
-    second = running_task(tasks, "serve", other_than=first)
-    status = status_of(tasks.get("serve"))
-    assert status["restartRequestHandled"] == "2026-12-03T10:00:00Z"
-    assert (status["restarts"], status["previousTaskIds"]) == (0, [first])
-    assert simulator.task_status(first) == "stopped"
-
-    tasks.annotate("serve", REFRESH, "same-restart-again")  # any write: the same value stays
-    tasks.wait(
-        "serve",
-        lambda o: status_of(o).get("refreshHandled") == "same-restart-again",
-        what="refreshed",
-    )
-    time.sleep(1)
-    assert live_tasks(simulator) == [second]
-    assert len(simulator.calls("tasks.run.app")) == 2
-
-
 def test_moving_a_running_session_under_a_new_resource_by_adoption(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     tasks.apply("old", {**SERVE, "deletionPolicy": "Orphan"})
     task_id = running_task(tasks, "old")
@@ -129,7 +110,7 @@ def test_moving_a_running_session_under_a_new_resource_by_adoption(
 
 
 def test_observe_only_mirrors_a_task_and_never_touches_it(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     orphans = []
     for owner in ("one", "two"):
@@ -137,7 +118,7 @@ def test_observe_only_mirrors_a_task_and_never_touches_it(
         orphans.append(running_task(tasks, owner))
         tasks.delete(owner, wait=True)
     first, second = orphans
-    observe = {"workspaceId": 1, "managementPolicy": "ObserveOnly"}
+    observe = {"managementPolicy": "ObserveOnly"}
     tasks.apply("watcher", {**observe, "adoptTaskId": first})
     assert running_task(tasks, "watcher") == first
     tasks.patch_spec("watcher", {"adoptTaskId": second})  # follows the edit
@@ -153,7 +134,7 @@ def test_observe_only_mirrors_a_task_and_never_touches_it(
 
 
 def test_an_out_of_memory_error_fails_at_once_and_a_lost_agent_restarts_uncounted(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     rules = [
         {"action": "Fail", "onLogLine": "out of memory"},
@@ -175,56 +156,37 @@ def test_an_out_of_memory_error_fails_at_once_and_a_lost_agent_restarts_uncounte
     assert len(simulator.calls("tasks.run.app")) == 2
 
 
-class TestReadiness:
-    @pytest.fixture
-    def scenario(self) -> Scenario:
-        """A serving app that takes 2 s to load its model, and one that never does."""
-        return Scenario.model_validate(
-            {
-                "durations": {"queued": 0.2, "consumed": 0.2, "terminating": 0.3},
-                "modules": [
-                    {"id": 103, "durations": {"ready_delay": 2.0}},
-                    {
-                        "id": 120,
-                        "slug": "supervisely-ecosystem/sim-serve-never-ready",
-                        "name": "Never ready",
-                        "outcome": "serve",
-                        "durations": {"ready_delay": 3600},
-                    },
-                ],
-            }
-        )
+def test_ready_only_once_the_app_answers_and_a_start_deadline_restarts(
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
+) -> None:
+    """A serving app that takes 2 s to load its model, and one that never does."""
+    tasks.apply("serve", {"moduleId": SLOW_TO_LOAD_MODULE})
+    awaiting = tasks.wait(
+        "serve",
+        lambda o: condition(o or {}, "Ready").get("reason") == "AwaitingReadiness",
+        what="awaiting readiness",
+    )
+    assert status_of(awaiting)["phase"] == "Running"
+    assert condition(awaiting or {}, "Ready")["status"] == "False"
+    running_task(tasks, "serve")
+    assert simulator.calls("tasks.request.direct"), "readiness comes from the app"
 
-    def test_ready_only_once_the_app_answers_and_a_start_deadline_restarts(
-        self, tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
-    ) -> None:
-        tasks.apply("serve", SERVE)
-        awaiting = tasks.wait(
-            "serve",
-            lambda o: condition(o or {}, "Ready").get("reason") == "AwaitingReadiness",
-            what="awaiting readiness",
-        )
-        assert status_of(awaiting)["phase"] == "Running"
-        assert condition(awaiting or {}, "Ready")["status"] == "False"
-        running_task(tasks, "serve")
-        assert simulator.calls("tasks.request.direct"), "readiness comes from the app"
-
-        backoff = {"limit": 1, "initialDelaySeconds": 0}
-        tasks.apply(
-            "stuck",
-            {"moduleId": 120, "workspaceId": 1, "startDeadlineSeconds": 2, "backoff": backoff},
-        )
-        obj = tasks.wait_phase("stuck", "Failed", timeout=30)
-        assert condition(obj, "Failed")["reason"] == "BackoffLimitExceeded"
-        assert status_of(obj)["lastError"]["reason"] == "StartDeadlineExceeded"
-        assert status_of(obj)["restarts"] == 1
-        assert live_tasks(simulator) == [status_of(tasks.get("serve"))["taskId"]]
+    backoff = {"limit": 1, "initialDelaySeconds": 0}
+    tasks.apply(
+        "stuck",
+        {"moduleId": NEVER_READY_MODULE, "startDeadlineSeconds": 2, "backoff": backoff},
+    )
+    obj = tasks.wait_phase("stuck", "Failed", timeout=30)
+    assert condition(obj, "Failed")["reason"] == "BackoffLimitExceeded"
+    assert status_of(obj)["lastError"]["reason"] == "StartDeadlineExceeded"
+    assert status_of(obj)["restarts"] == 1
+    assert live_tasks(simulator) == [status_of(tasks.get("serve"))["taskId"]]
 
 
 def test_what_a_training_publishes_lands_in_status_outputs(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
-    tasks.apply("train", {"moduleId": 101, "workspaceId": 1})
+    tasks.apply("train", {"moduleId": 101})
     outputs = status_of(tasks.wait_phase("train", "Succeeded"))["outputs"]
     experiment = outputs["experiment"]
     assert experiment["artifactsDir"] == "/experiments/7_Sim lemons/sim-train/"
@@ -233,27 +195,3 @@ def test_what_a_training_publishes_lands_in_status_outputs(
     assert outputs["link"]["kind"] == "Directory"
     printed = tasks.kubectl("get", "slytask", "train")
     assert "experiments" not in printed, "printer columns stay short"
-
-
-class TestPollInterval:
-    @pytest.fixture
-    def operator_env(self) -> dict[str, str]:
-        """An operator that lists a quiet workspace every 20 s only."""
-        return {
-            **FAST_OPERATOR_ENV,
-            "SUPERVISELY_OPERATOR_POLL_INTERVAL": "20",
-            "SUPERVISELY_OPERATOR_IDLE_POLL_INTERVAL": "20",
-        }
-
-    def test_a_resource_asking_for_1_s_sees_a_change_long_before_its_neighbour(
-        self, tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
-    ) -> None:
-        never = {"restartPolicy": "Never"}
-        tasks.apply("eager", {**SERVE, **never, "pollIntervalSeconds": 1})
-        tasks.apply("calm", {**SERVE, **never, "workspaceId": 2})
-        eager, calm = running_task(tasks, "eager"), running_task(tasks, "calm")
-        time.sleep(1)  # past the fast lists of the start
-        simulator.force_task(eager, "error", message="boom")
-        simulator.force_task(calm, "error", message="boom")
-        tasks.wait_phase("eager", "Failed", timeout=5)
-        assert status_of(tasks.get("calm"))["phase"] == "Running", "its workspace waits 20 s"

@@ -5,15 +5,21 @@ in which the remote side has acted and the operator has not yet recorded it. The
 the operator in that window, as a node failure would, and starts a new one.
 """
 
-from supervisely_devkit.simulator.runner import ThreadedSimulator
+import pytest
 
-from harness import OperatorProcess, Tasks, live_tasks, wait_until
+from harness import Operator, SimulatorView, Tasks, live_tasks, wait_until
 
-SERVE = {"moduleId": 103, "workspaceId": 1}
+SERVE = {"moduleId": 103}
+
+
+@pytest.fixture
+def own_operator() -> str:
+    """These tests SIGKILL their operator; they share one that no other test uses."""
+    return "killed on purpose"
 
 
 def test_killed_after_start_before_recording_the_task_adopts_it(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     simulator.inject_fault("tasks.run.app", delay=30, after_effect=True, times=1)
     tasks.apply("serve", SERVE)
@@ -34,7 +40,7 @@ def test_killed_after_start_before_recording_the_task_adopts_it(
 
 
 def test_killed_during_stop_finishes_the_stop_after_restart(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     tasks.apply("serve", SERVE)
     task_id = tasks.wait_phase("serve", "Running")["status"]["taskId"]
@@ -51,7 +57,7 @@ def test_killed_during_stop_finishes_the_stop_after_restart(
 
 
 def test_killed_during_deletion_never_leaves_the_task_running(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     tasks.apply("serve", SERVE)
     task_id = tasks.wait_phase("serve", "Running")["status"]["taskId"]

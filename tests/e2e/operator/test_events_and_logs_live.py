@@ -22,15 +22,14 @@ import httpx
 from click.testing import CliRunner, Result
 
 from supervisely_devkit.devcluster.access import ClusterAccess, kubectl_binary
-from supervisely_devkit.simulator.runner import ThreadedSimulator
 from supervisely_operator.cli import main
 
-from harness import OperatorProcess, Tasks
+from harness import Operator, SimulatorView, Tasks, wait_until
 
 WRONG_TOKEN = "e2e-wrong-token-7a1d33"
 
 
-def full_log(simulator: ThreadedSimulator, token: str, task_id: int) -> list[str]:
+def full_log(simulator: SimulatorView, token: str, task_id: int) -> list[str]:
     """The task's whole log, straight from the simulator."""
     reply = httpx.get(
         f"{simulator.base_url}/public/api/v3/tasks.log.download",
@@ -43,8 +42,8 @@ def full_log(simulator: ThreadedSimulator, token: str, task_id: int) -> list[str
 
 def test_a_tasks_events_and_log_are_shown_its_log_followed_and_an_earlier_one_found(
     crd_cluster: ClusterAccess,
-    simulator: ThreadedSimulator,
-    operator: OperatorProcess,
+    simulator: SimulatorView,
+    operator: Operator,
     operator_token: str,
     tasks: Tasks,
 ) -> None:
@@ -59,8 +58,8 @@ def test_a_tasks_events_and_log_are_shown_its_log_followed_and_an_earlier_one_fo
         return result
 
     backoff = {"limit": 1, "initialDelaySeconds": 1, "maxDelaySeconds": 1}
-    tasks.apply("fails", {"moduleId": 102, "workspaceId": 1, "backoff": backoff})
-    tasks.apply("finishes", {"moduleId": 101, "workspaceId": 1})
+    tasks.apply("fails", {"moduleId": 102, "backoff": backoff})
+    tasks.apply("finishes", {"moduleId": 101})
 
     # Follow a task from its start: the command returns once the task has ended.
     started = tasks.wait(
@@ -129,7 +128,7 @@ def events_of_a_life_reach_kubectl(tasks: Tasks, name: str, task_id: int) -> Non
         return items
 
     # kopf posts Events from a queue, in order: once Finished is there, all before it are too.
-    tasks.wait(name, lambda _: "Finished" in [e["reason"] for e in told()], what="told")
+    wait_until(lambda: "Finished" in [e["reason"] for e in told()], what="told")
     events = told()
     reasons = [event["reason"] for event in events]
     assert reasons[0] in {"Started", "Adopted"}

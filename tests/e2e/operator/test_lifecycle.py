@@ -1,22 +1,20 @@
 """Start, poll, restart, replace, deadline and TTL, on the real API server with the simulator."""
 
-from supervisely_devkit.simulator.runner import ThreadedSimulator
-
-from harness import OperatorProcess, Tasks, condition
+from harness import Operator, SimulatorView, Tasks, condition
 
 FINISHES = "supervisely-ecosystem/sim-train-finishes"
 FAILS = "supervisely-ecosystem/sim-train-fails"
 SERVE_MODULE = 103
 
 
-def started_tasks(simulator: ThreadedSimulator) -> list[int]:
+def started_tasks(simulator: SimulatorView) -> list[int]:
     return [task["id"] for task in simulator.tasks()]
 
 
 def test_a_finishing_app_is_started_recorded_and_succeeds(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
-    tasks.apply("train", {"appSlug": FINISHES, "workspaceId": 1, "agentId": 1})
+    tasks.apply("train", {"appSlug": FINISHES, "agentId": 1})
     obj = tasks.wait_phase("train", "Succeeded")
     status = obj["status"]
     [task_id] = started_tasks(simulator)
@@ -40,7 +38,7 @@ def test_a_finishing_app_is_started_recorded_and_succeeds(
 
 
 def test_kubernetes_settings_reach_supervisely_flat_in_advanced_settings(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     settings = {
         "useHealthCheck": True, "requestCpus": 2, "limitCpus": 4, "limitMemoryGb": 16,
@@ -51,7 +49,6 @@ def test_kubernetes_settings_reach_supervisely_flat_in_advanced_settings(
         "limits",
         {
             "moduleId": 101,
-            "workspaceId": 1,
             "limitByWorkspace": True,
             "params": {"epochs": 2},
             "logLevel": "debug",
@@ -66,9 +63,9 @@ def test_kubernetes_settings_reach_supervisely_flat_in_advanced_settings(
 
 
 def test_a_serving_app_is_ready_while_it_runs(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
-    tasks.apply("serve", {"moduleId": SERVE_MODULE, "workspaceId": 1})
+    tasks.apply("serve", {"moduleId": SERVE_MODULE})
     tasks.kubectl("wait", "--for=condition=Ready", "slytask/serve", "--timeout=30s")
     obj = tasks.get("serve")
     assert obj is not None
@@ -76,10 +73,10 @@ def test_a_serving_app_is_ready_while_it_runs(
 
 
 def test_an_app_that_fails_is_restarted_with_backoff_then_fails_with_its_log(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     backoff = {"limit": 2, "initialDelaySeconds": 1, "maxDelaySeconds": 2}
-    tasks.apply("fails", {"appSlug": FAILS, "workspaceId": 1, "backoff": backoff})
+    tasks.apply("fails", {"appSlug": FAILS, "backoff": backoff})
     obj = tasks.wait_phase("fails", "Failed", timeout=45)
     status = obj["status"]
     ids = started_tasks(simulator)
@@ -96,9 +93,9 @@ def test_an_app_that_fails_is_restarted_with_backoff_then_fails_with_its_log(
 
 
 def test_editing_the_spec_replaces_the_task_once_and_policy_edits_do_not(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
-    tasks.apply("serve", {"moduleId": SERVE_MODULE, "workspaceId": 1, "params": {"v": 1}})
+    tasks.apply("serve", {"moduleId": SERVE_MODULE, "params": {"v": 1}})
     first = tasks.wait_phase("serve", "Running")["status"]["taskId"]
 
     tasks.patch_spec("serve", {"backoff": {"limit": 5}, "activeDeadlineSeconds": 3600})
@@ -127,9 +124,9 @@ def test_editing_the_spec_replaces_the_task_once_and_policy_edits_do_not(
 
 
 def test_a_task_past_its_deadline_is_stopped_and_fails(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
-    tasks.apply("slow", {"moduleId": SERVE_MODULE, "workspaceId": 1, "activeDeadlineSeconds": 2})
+    tasks.apply("slow", {"moduleId": SERVE_MODULE, "activeDeadlineSeconds": 2})
     obj = tasks.wait_phase("slow", "Failed", timeout=30)
     assert condition(obj, "Failed")["reason"] == "DeadlineExceeded"
     assert simulator.task_status(obj["status"]["taskId"]) == "stopped"
@@ -137,8 +134,8 @@ def test_a_task_past_its_deadline_is_stopped_and_fails(
 
 
 def test_a_finished_resource_is_deleted_after_its_ttl(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
-    tasks.apply("short", {"moduleId": 101, "workspaceId": 1, "ttlSecondsAfterFinished": 1})
+    tasks.apply("short", {"moduleId": 101, "ttlSecondsAfterFinished": 1})
     tasks.wait_phase("short", "Succeeded")
     tasks.wait_gone("short", timeout=20)

@@ -26,10 +26,8 @@ from chart_render import DEPLOY_DIR, RULES_FILE
 from dashboard import VARIABLES, expressions
 from promql import label_values, probes
 from supervisely_devkit.demo.process import METRICS_PORT_VARIABLE, free_port
-from supervisely_devkit.simulator import Scenario
-from supervisely_devkit.simulator.faults import FaultSpec
 
-from harness import OperatorProcess, Tasks, wait_until
+from harness import Operator, SimulatorView, Tasks, wait_until
 
 JOB = "supervisely-operator-metrics"
 """The scrape job's name: the chart's metrics Service's, which the rules select."""
@@ -37,13 +35,6 @@ GRAFANA = {"$__rate_interval": "1m", "$job": JOB, "$namespace": ".*"}
 """What Grafana puts in place of the dashboard's variables."""
 READY_TIMEOUT = 30.0
 DATA_TIMEOUT = 40.0
-
-
-@pytest.fixture
-def scenario(scenario: Scenario) -> Scenario:
-    """The e2e phases, and one 503 for a list of a workspace: an error by method."""
-    refused_once = FaultSpec(method="tasks.list", status=503, times=1)
-    return scenario.model_copy(update={"faults": [*scenario.faults, refused_once]})
 
 
 @pytest.fixture
@@ -107,7 +98,7 @@ def prometheus(metrics_port: int, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def scraping(prometheus: str, operator: OperatorProcess) -> str:
+def scraping(prometheus: str, operator: Operator) -> str:
     """Prometheus, once it has scraped the running operator: rates need the counters' values
     from before the life begins."""
     up = f'up{{job="{JOB}"}} == 1'
@@ -152,13 +143,14 @@ def checks() -> dict[str, str]:
 
 
 def test_every_dashboard_and_alert_expression_returns_data_from_a_real_prometheus(
-    prometheus: str, scraping: str, tasks: Tasks
+    prometheus: str, scraping: str, tasks: Tasks, simulator: SimulatorView
 ) -> None:
+    simulator.inject_fault("tasks.list", status=503, times=1)  # an error by method
     # Labels of closed sets (outcomes, restart reasons) are exported from the start, so a
     # failure without a restart is enough to exercise the failure panels and the alert.
-    tasks.apply("serve", {"moduleId": 103, "workspaceId": 1})
-    tasks.apply("finishes", {"moduleId": 101, "workspaceId": 1})
-    tasks.apply("fails", {"moduleId": 102, "workspaceId": 1, "restartPolicy": "Never"})
+    tasks.apply("serve", {"moduleId": 103})
+    tasks.apply("finishes", {"moduleId": 101})
+    tasks.apply("fails", {"moduleId": 102, "restartPolicy": "Never"})
     tasks.wait("serve", lambda o: _ready_condition(o), what="Ready")
     tasks.wait_phase("finishes", "Succeeded")
     tasks.wait_phase("fails", "Failed")

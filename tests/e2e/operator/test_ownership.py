@@ -8,11 +8,9 @@ import time
 
 import yaml
 
-from supervisely_devkit.simulator.runner import ThreadedSimulator
+from harness import Operator, SimulatorView, Tasks, condition, live_tasks
 
-from harness import OperatorProcess, Tasks, condition, live_tasks
-
-SERVE = {"moduleId": 103, "workspaceId": 1, "deletionPolicy": "Orphan"}
+SERVE = {"moduleId": 103, "deletionPolicy": "Orphan"}
 TAKEOVER_WITHIN = 15.0
 """Seconds; the refused resource's own re-check is the resync interval (300 s here)."""
 
@@ -26,7 +24,7 @@ def refused(obj: dict | None) -> bool:
 
 
 def test_two_resources_adopting_one_task_at_once_then_the_loser_takes_it_over(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     tasks.apply("origin", SERVE)
     task_id = task_id_of(tasks.wait("origin", lambda o: task_id_of(o) is not None, what="a task"))
@@ -38,7 +36,7 @@ def test_two_resources_adopting_one_task_at_once_then_the_loser_takes_it_over(
             "apiVersion": "supervisely.com/v1alpha1",
             "kind": "SuperviselyTask",
             "metadata": {"name": name},
-            "spec": {**SERVE, "adoptTaskId": task_id},
+            "spec": {**SERVE, "workspaceId": tasks.workspace_id, "adoptTaskId": task_id},
         }
         for name in ("left", "right")
     ]

@@ -1,34 +1,15 @@
-"""Suspension and deletion: the remote task stops when the resource says so, and only then."""
+"""Deletion and tasks ended from outside: the remote task stops when the resource says so, and
+only then. (Suspension: ``test_argocd_actions_live.py``, through Argo CD's suspend action.)"""
 
 import pytest
 
-from supervisely_devkit.simulator.runner import ThreadedSimulator
+from harness import Operator, SimulatorView, Tasks, condition
 
-from harness import OperatorProcess, Tasks, condition
-
-SERVE = {"moduleId": 103, "workspaceId": 1}
-
-
-def test_suspend_stops_the_task_and_resume_starts_a_new_one(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
-) -> None:
-    tasks.apply("serve", SERVE)
-    first = tasks.wait_phase("serve", "Running")["status"]["taskId"]
-
-    tasks.patch_spec("serve", {"suspend": True})
-    suspended = tasks.wait_phase("serve", "Suspended")
-    assert simulator.task_status(first) == "stopped"
-    assert "taskId" not in suspended["status"]
-    assert suspended["status"]["previousTaskIds"] == [first]
-
-    tasks.patch_spec("serve", {"suspend": False})
-    resumed = tasks.wait_phase("serve", "Running")
-    assert resumed["status"]["taskId"] not in (None, first)
-    assert len(simulator.calls("tasks.run.app")) == 2
+SERVE = {"moduleId": 103}
 
 
 def test_deletion_stops_the_task_before_the_resource_goes(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     tasks.apply("serve", SERVE)
     task_id = tasks.wait_phase("serve", "Running")["status"]["taskId"]
@@ -39,7 +20,7 @@ def test_deletion_stops_the_task_before_the_resource_goes(
 
 
 def test_orphan_deletion_leaves_the_task_running(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     tasks.apply("serve", {**SERVE, "deletionPolicy": "Orphan"})
     task_id = tasks.wait_phase("serve", "Running")["status"]["taskId"]
@@ -49,7 +30,7 @@ def test_orphan_deletion_leaves_the_task_running(
 
 
 def test_while_supervisely_is_unreachable_the_finalizer_stays_and_says_why(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     tasks.apply("serve", SERVE)
     task_id = tasks.wait_phase("serve", "Running")["status"]["taskId"]
@@ -72,7 +53,7 @@ def test_while_supervisely_is_unreachable_the_finalizer_stays_and_says_why(
 
 @pytest.mark.parametrize("outside", ["stopped", "deleted"])
 def test_a_task_stopped_or_lost_outside_is_restarted_under_on_error(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess, outside: str
+    tasks: Tasks, simulator: SimulatorView, operator: Operator, outside: str
 ) -> None:
     backoff = {"limit": 1, "initialDelaySeconds": 1, "maxDelaySeconds": 1}
     tasks.apply("serve", {**SERVE, "backoff": backoff})
@@ -93,7 +74,7 @@ def test_a_task_stopped_or_lost_outside_is_restarted_under_on_error(
 
 
 def test_a_task_stopped_outside_fails_the_resource_under_never(
-    tasks: Tasks, simulator: ThreadedSimulator, operator: OperatorProcess
+    tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     tasks.apply("serve", {**SERVE, "restartPolicy": "Never"})
     task_id = tasks.wait_phase("serve", "Running")["status"]["taskId"]

@@ -2,7 +2,8 @@
 
 The default catalogue (documented in docs/simulator.md) is what tests, the demo and examples rely
 on; a scenario may add to it or replace entries by id. Everything here is immutable except an
-agent's status, which tests toggle to exercise "agent not running".
+agent's status, which tests toggle to exercise "agent not running", and the workspaces, which
+tests that share one simulator add while it runs (one of their own each).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from supervisely_devkit.simulator.scenario import (
     UserSpec,
     WorkspaceSpec,
 )
-from supervisely_devkit.simulator.wire import JsonObject, not_found
+from supervisely_devkit.simulator.wire import JsonObject, bad_request, not_found
 
 AgentStatus = Literal["running", "waiting"]
 _Spec = TypeVar("_Spec", TeamSpec, WorkspaceSpec, AgentSpec)
@@ -161,6 +162,13 @@ class Catalogue:
                     id=next_app_id, team_id=team_id, module_id=module_id
                 )
                 next_app_id += 1
+
+    def add_workspace(self, workspace: WorkspaceSpec) -> None:
+        """Add a workspace of a known team while the simulator runs; its id must be new."""
+        self.team(workspace.team_id)
+        if workspace.id in self.workspaces:
+            raise bad_request(f"Workspace {workspace.id} already exists")
+        self.workspaces[workspace.id] = workspace
 
     def team(self, team_id: int) -> TeamSpec:
         """The team or a 404."""

@@ -1,8 +1,9 @@
 """``/_sim/...``: the simulator's own endpoints, for tests and demos that run it as a subprocess.
 
-They read the call record (or just its counts per method), arm and disarm faults, switch agents
-between running and waiting, show each task's status history, and force, end or delete tasks.
-They need the same ``x-api-key`` as the API and are not recorded.
+They read the call record (or just its counts per method; either for one workspace), arm and
+disarm faults, switch agents between running and waiting, add workspaces, show each task's
+status history, and force, end or delete tasks. They need the same ``x-api-key`` as the API and
+are not recorded.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import json
 from typing import Any, Literal, Self, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from supervisely_devkit.simulator.faults import FaultSpec
 from supervisely_devkit.simulator.lifecycle import TaskStatus
+from supervisely_devkit.simulator.scenario import WorkspaceSpec
 from supervisely_devkit.simulator.state import SimulatorState
 from supervisely_devkit.simulator.tasks import SimTask
 from supervisely_devkit.simulator.wire import JsonObject, unauthorized, validation_error
@@ -29,6 +31,16 @@ class AgentChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["running", "waiting"]
+
+
+class NewWorkspace(BaseModel):
+    """``POST /_sim/workspaces``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: int = Field(ge=1)
+    name: str | None = None
+    team_id: int = Field(1, ge=1, alias="teamId")
 
 
 class TaskChange(BaseModel):
@@ -58,7 +70,9 @@ def add_inspection_routes(app: web.Application, *, state_key: web.AppKey[Simulat
 
     async def get_calls(request: web.Request) -> web.StreamResponse:
         state = state_of(request)
-        calls = state.recorder.calls(method=request.query.get("method"))
+        calls = state.recorder.calls(
+            method=request.query.get("method"), workspace_id=_workspace_query(request)
+        )
         return web.json_response([call.model_dump(mode="json") for call in calls])
 
     async def count_calls(request: web.Request) -> web.StreamResponse:
@@ -88,10 +102,25 @@ def add_inspection_routes(app: web.Application, *, state_key: web.AppKey[Simulat
         state.catalogue.agent_status[agent.id] = change.status
         return web.json_response(state.catalogue.agent_json(agent))
 
+    async def add_workspace(request: web.Request) -> web.StreamResponse:
+        state = state_of(request)
+        new = _validated(TypeAdapter(NewWorkspace), await _json(request))
+        name = new.name or f"Workspace {new.id}"
+        workspace = WorkspaceSpec(id=new.id, name=name, team_id=new.team_id)
+        state.catalogue.add_workspace(workspace)
+        return web.json_response(state.catalogue.workspace_json(workspace))
+
     async def list_tasks(request: web.Request) -> web.StreamResponse:
         state = state_of(request)
         now = state.now()
-        return web.json_response([state.tasks.render(t, now=now) for t in state.tasks.all()])
+        workspace_id = _workspace_query(request)
+        return web.json_response(
+            [
+                state.tasks.render(t, now=now)
+                for t in state.tasks.all()
+                if workspace_id is None or t.workspace_id == workspace_id
+            ]
+        )
 
     async def list_timelines(request: web.Request) -> web.StreamResponse:
         state = state_of(request)
@@ -125,6 +154,7 @@ def add_inspection_routes(app: web.Application, *, state_key: web.AppKey[Simulat
         ("POST", "/_sim/faults", add_faults),
         ("DELETE", "/_sim/faults", clear_faults),
         ("POST", "/_sim/agents/{id}", change_agent),
+        ("POST", "/_sim/workspaces", add_workspace),
         ("GET", "/_sim/tasks", list_tasks),
         ("GET", "/_sim/timelines", list_timelines),
         ("POST", "/_sim/tasks/{id}", change_task),
@@ -163,6 +193,17 @@ def _validated(adapter: TypeAdapter[_T], data: Any) -> _T:
         return adapter.validate_python(data)
     except ValidationError as exc:
         raise validation_error(*(str(problem["msg"]) for problem in exc.errors())) from None
+
+
+def _workspace_query(request: web.Request) -> int | None:
+    """The ``workspaceId`` query parameter, if given."""
+    value = request.query.get("workspaceId")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise validation_error("workspaceId must be an integer") from None
 
 
 def _int_id(request: web.Request) -> int:

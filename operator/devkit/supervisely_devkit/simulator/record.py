@@ -32,6 +32,9 @@ class CallRecord(BaseModel):
     status: int | None
     token_valid: bool
     fault: str | None = None
+    workspace_id: int | None = None
+    """The workspace the call concerns, when the call says: the ``workspaceId`` it names, or
+    the workspace of the task it names. Lets tests that share one simulator read their own."""
 
 
 def redact(value: Any, *, secret: str) -> Any:
@@ -82,10 +85,17 @@ class CallRecorder:
             self._file.write(json.dumps(record.model_dump(mode="json")) + "\n")
             self._file.flush()
 
-    def calls(self, *, method: str | None = None) -> list[CallRecord]:
-        """Records in arrival order, optionally only those of one API method."""
+    def calls(
+        self, *, method: str | None = None, workspace_id: int | None = None
+    ) -> list[CallRecord]:
+        """Records in arrival order, optionally only those of one API method or workspace."""
         ordered = sorted(self._records, key=lambda record: record.seq)
-        return [r for r in ordered if method is None or r.method == method]
+        return [
+            r
+            for r in ordered
+            if (method is None or r.method == method)
+            and (workspace_id is None or r.workspace_id == workspace_id)
+        ]
 
     def counts(self) -> dict[str, int]:
         """How many calls of each API method are on record, by method name."""

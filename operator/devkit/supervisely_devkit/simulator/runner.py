@@ -23,7 +23,7 @@ from supervisely_devkit.simulator.clock import DEFAULT_CLOCK, Clock
 from supervisely_devkit.simulator.faults import FaultSpec
 from supervisely_devkit.simulator.lifecycle import TaskStatus
 from supervisely_devkit.simulator.record import CallRecord, CallRecorder
-from supervisely_devkit.simulator.scenario import Scenario
+from supervisely_devkit.simulator.scenario import Scenario, WorkspaceSpec
 from supervisely_devkit.simulator.server import build_app
 from supervisely_devkit.simulator.state import ApiToken, SimulatorState
 from supervisely_devkit.simulator.wire import JsonObject
@@ -115,9 +115,12 @@ class Simulator:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self.port}"
 
-    def calls(self, method: str | None = None) -> list[CallRecord]:
-        """Recorded API calls in arrival order, optionally of one method only."""
-        return self._recorder.calls(method=method)
+    def calls(
+        self, method: str | None = None, *, workspace_id: int | None = None
+    ) -> list[CallRecord]:
+        """Recorded API calls in arrival order, optionally of one method or one workspace only
+        (see ``CallRecord.workspace_id``)."""
+        return self._recorder.calls(method=method, workspace_id=workspace_id)
 
     def clear_calls(self) -> None:
         """Forget the recorded calls."""
@@ -165,6 +168,15 @@ class Simulator:
         agent = self.state.catalogue.agent(agent_id)
         self.state.catalogue.agent_status[agent.id] = status
 
+    def add_workspace(
+        self, workspace_id: int, *, name: str | None = None, team_id: int = 1
+    ) -> None:
+        """Add a workspace now: tests that share one simulator each take one of their own."""
+        spec = WorkspaceSpec(
+            id=workspace_id, name=name or f"Workspace {workspace_id}", team_id=team_id
+        )
+        self.state.catalogue.add_workspace(spec)
+
     def force_task(
         self,
         task_id: int,
@@ -185,11 +197,15 @@ class Simulator:
         """Remove a task as if the platform had lost it (``tasks.info`` then answers 404)."""
         self.state.tasks.delete(task_id)
 
-    def tasks(self) -> list[JsonObject]:
-        """Every task as ``tasks.info`` would show it now."""
+    def tasks(self, *, workspace_id: int | None = None) -> list[JsonObject]:
+        """Every task (of one workspace, if given) as ``tasks.info`` would show it now."""
         state = self.state
         now = state.now()
-        return [state.tasks.render(task, now=now) for task in state.tasks.all()]
+        return [
+            state.tasks.render(task, now=now)
+            for task in state.tasks.all()
+            if workspace_id is None or task.workspace_id == workspace_id
+        ]
 
     def task_status(self, task_id: int) -> str:
         """The status of a task now."""
@@ -305,9 +321,11 @@ class ThreadedSimulator:
         """``http://HOST:PORT``."""
         return self._on_loop(lambda sim: sim.base_url)
 
-    def calls(self, method: str | None = None) -> list[CallRecord]:
+    def calls(
+        self, method: str | None = None, *, workspace_id: int | None = None
+    ) -> list[CallRecord]:
         """See ``Simulator.calls``."""
-        return self._on_loop(lambda sim: sim.calls(method))
+        return self._on_loop(lambda sim: sim.calls(method, workspace_id=workspace_id))
 
     def clear_calls(self) -> None:
         """See ``Simulator.clear_calls``."""
@@ -324,6 +342,12 @@ class ThreadedSimulator:
     def set_agent_status(self, agent_id: int, status: Literal["running", "waiting"]) -> None:
         """See ``Simulator.set_agent_status``."""
         self._on_loop(lambda sim: sim.set_agent_status(agent_id, status))
+
+    def add_workspace(
+        self, workspace_id: int, *, name: str | None = None, team_id: int = 1
+    ) -> None:
+        """See ``Simulator.add_workspace``."""
+        self._on_loop(lambda sim: sim.add_workspace(workspace_id, name=name, team_id=team_id))
 
     def force_task(
         self,
@@ -343,9 +367,9 @@ class ThreadedSimulator:
         """See ``Simulator.delete_task``."""
         self._on_loop(lambda sim: sim.delete_task(task_id))
 
-    def tasks(self) -> list[JsonObject]:
+    def tasks(self, *, workspace_id: int | None = None) -> list[JsonObject]:
         """See ``Simulator.tasks``."""
-        return self._on_loop(lambda sim: sim.tasks())
+        return self._on_loop(lambda sim: sim.tasks(workspace_id=workspace_id))
 
     def task_status(self, task_id: int) -> str:
         """See ``Simulator.task_status``."""

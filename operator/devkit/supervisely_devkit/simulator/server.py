@@ -148,6 +148,9 @@ def _record(
             status=status,
             token_valid=token_valid,
             fault=None if fault is None else fault.describe(),
+            workspace_id=state.workspace_of_call(
+                request.match_info["method"], body, dict(request.query)
+            ),
         )
     )
 

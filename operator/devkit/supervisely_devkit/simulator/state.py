@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hmac
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from supervisely_devkit.simulator.catalogue import Catalogue
 from supervisely_devkit.simulator.clock import Clock, WallAnchor
@@ -18,6 +19,16 @@ from supervisely_devkit.simulator.record import CallRecorder
 from supervisely_devkit.simulator.scenario import Scenario
 from supervisely_devkit.simulator.tasks import TaskStore
 from supervisely_devkit.simulator.wire import ApiReply, MethodCall
+
+TASK_ID_FIELDS: dict[str, str] = {
+    "tasks.info": "id",
+    "tasks.stop": "id",
+    "tasks.log.download": "id",
+    "GetTaskContext": "id",
+    "tasks.request.direct": "taskId",
+    "tasks.output.set": "taskId",
+}
+"""The field of each task method's body (or query, for GETs) that names the task."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,22 @@ class SimulatorState:
         for spec in scenario.faults:
             self.faults.add(spec)
         self.recorder = recorder
+
+    def workspace_of_call(self, method: str, body: Any, query: Mapping[str, str]) -> int | None:
+        """The workspace a call concerns: the ``workspaceId`` its body names, or the workspace of
+        the task it names (a deleted one too); None for the calls that name neither."""
+        fields: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
+        named = fields.get("workspaceId")
+        if isinstance(named, int) and not isinstance(named, bool):
+            return named
+        key = TASK_ID_FIELDS.get(method)
+        if key is None:
+            return None
+        try:
+            task_id = int(fields.get(key, query.get(key, "")))
+        except (TypeError, ValueError):
+            return None
+        return self.tasks.workspace_of(task_id)
 
     def now(self) -> float:
         """The simulator's clock reading."""

@@ -69,6 +69,8 @@ class TaskStore:
         self._rng = rng
         self._next_id = first_id
         self._tasks: dict[int, SimTask] = {}
+        self._workspaces: dict[int, int] = {}
+        """Each task's workspace, kept after deletion: calls about a lost task still count."""
 
     def create(
         self,
@@ -136,6 +138,7 @@ class TaskStore:
             timeline=build_timeline(plan=plan, app=identity),
         )
         self._tasks[task_id] = task
+        self._workspaces[task_id] = workspace_id
         return task
 
     def _published_checkpoints(self, now: float) -> set[str]:
@@ -158,6 +161,10 @@ class TaskStore:
     def all(self) -> list[SimTask]:
         """Every task, oldest first."""
         return list(self._tasks.values())
+
+    def workspace_of(self, task_id: int) -> int | None:
+        """The workspace a task was created in, deleted or not; None for an id never made."""
+        return self._workspaces.get(task_id)
 
     def stop(self, task_id: int, *, now: float) -> TaskStatus:
         """Begin terminating a live task; a terminating or ended task is left as it is.
