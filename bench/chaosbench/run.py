@@ -3,9 +3,9 @@ random moments, a Supervisely that fails, and the invariants the operator promis
 
 The kinds: serving apps (run until stopped), training apps that finish after a few seconds, and
 apps that fail and are restarted until their backoff limit. Meanwhile the simulator answers
-5 % of calls with 503, 2 % of starts with 502 after creating the task, drops 1 % of reads,
-holds 1 % of starts past the client's timeout and only then carries them out, and now and then
-answers a burst of 429 with Retry-After.
+5 % of calls (and the first two starts) with 503, 2 % of starts with 502 after creating the
+task, drops 1 % of reads, holds 1 % of starts past the client's timeout and only then carries
+them out, and now and then answers a burst of 429 with Retry-After.
 
 The invariants are read from outside: the simulator's tasks (each description ends with the start
 marker, so names its resource's uid) and timelines, and the API server's objects.
@@ -61,6 +61,8 @@ ENDED: Final = frozenset({"stopped", "finished", "error"})
 FOREVER: Final = datetime.max.replace(tzinfo=UTC)
 
 FAULTS: Final = [
+    # However few calls a starved run makes, its first two starts meet a 503.
+    {"method": "tasks.run.app", "status": 503, "times": 2},
     {"method": "tasks.run.app", "delay": HELD_START, "probability": 0.01},
     {"method": "tasks.run.app", "status": 502, "after_effect": True, "probability": 0.02},
     {"method": "tasks.info", "drop": True, "probability": 0.01},

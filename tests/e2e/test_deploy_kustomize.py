@@ -16,10 +16,10 @@ from pathlib import Path
 import yaml
 
 from supervisely_devkit.devcluster.access import ClusterAccess, kubectl_binary
-from supervisely_operator.api.resource import CRD_NAME
+from supervisely_operator.api.resource import CRD_NAME, CRON_CRD_NAME
 
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy"
-CRD_NAMES = [CRD_NAME, "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"]
+CRD_NAMES = [CRD_NAME, CRON_CRD_NAME, "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"]
 
 
 def test_apply_k_deploy_crds_establishes_the_crds(kube_cluster: ClusterAccess) -> None:
