@@ -126,7 +126,7 @@ async def test_a_due_tick_makes_its_run_from_the_template_once_even_when_asked_t
     assert run["metadata"]["name"] == f"nightly-{minutes}" == (plan.make and plan.make.name)
     assert run["metadata"]["labels"] == {"team": "vision", resource.CRON_LABEL: "nightly"}
     assert run["metadata"]["annotations"] == {
-        resource.SCHEDULED_AT_ANNOTATION: tick.astimezone(UTC).isoformat()
+        resource.SCHEDULED_AT_ANNOTATION: tick.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     }
     [owner] = run["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"], owner["controller"]) == (

@@ -107,7 +107,9 @@ def run_object(cron: ResourceRef, spec: SuperviselyCronTaskSpec, make: MakeRun) 
     """The SuperviselyTask of a run: the template, named after its tick, owned by its cron task
     (as its controller, so a real cluster's garbage collector deletes it with the cron task)."""
     template = spec.task_template
-    scheduled = "manual" if make.scheduled_at is None else make.scheduled_at.isoformat()
+    scheduled = "manual"
+    if make.scheduled_at is not None:  # RFC 3339 in UTC, as CronJob's scheduled-timestamp
+        scheduled = make.scheduled_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "apiVersion": resource.API_VERSION,
         "kind": resource.KIND,

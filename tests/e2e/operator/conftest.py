@@ -29,6 +29,7 @@ from harness import (
     Operator,
     OperatorConfig,
     OperatorPool,
+    Schedules,
     SimulatorView,
     Tasks,
     e2e_scenario,
@@ -180,3 +181,9 @@ def simulator(
     return SimulatorView(
         e2e_simulator, workspace_id=tasks.workspace_id, new_workspace=lambda: next(new_workspace)
     )
+
+
+@pytest.fixture
+def schedules(tasks: Tasks, kube_objects: client.CustomObjectsApi) -> Schedules:
+    """Cron tasks in the test's namespace (deleted with its tasks when it ends)."""
+    return Schedules(tasks, kube_objects)

@@ -29,7 +29,17 @@ from supervisely_devkit.simulator import Scenario
 from supervisely_devkit.simulator.record import CallRecord
 from supervisely_devkit.simulator.runner import ThreadedSimulator
 from supervisely_devkit.simulator.wire import JsonObject
-from supervisely_operator.api.resource import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from supervisely_operator.api.resource import (
+    API_VERSION,
+    CRON_KIND,
+    CRON_LABEL,
+    CRON_PLURAL,
+    GROUP,
+    KIND,
+    PLURAL,
+    TRIGGER_ANNOTATION,
+    VERSION,
+)
 
 __all__ = [
     "NEVER_READY_MODULE",
@@ -40,6 +50,7 @@ __all__ = [
     "OperatorConfig",
     "OperatorPool",
     "OperatorProcess",
+    "Schedules",
     "SimulatorView",
     "Tasks",
     "condition",
@@ -89,12 +100,14 @@ def e2e_scenario() -> Scenario:
     )
 
 
-def wait_until(holds: Callable[[], bool], *, what: str, timeout: float = 20.0) -> None:
+def wait_until(
+    holds: Callable[[], bool], *, what: str, timeout: float = 20.0, interval: float = 0.05
+) -> None:
     """Poll ``holds`` until it is true; fail naming ``what``."""
     deadline = time.monotonic() + timeout
     while not holds():
         assert time.monotonic() < deadline, f"not {what} within {timeout}s"
-        time.sleep(0.05)
+        time.sleep(interval)
 
 
 class Tasks:
@@ -236,7 +249,9 @@ class Tasks:
 
     def delete_all(self) -> None:
         """Delete what the test left while its operator still runs; strip the finalizer of what
-        is stuck behind it 30 s later (so later tests run) and fail naming it."""
+        is stuck behind it 30 s later (so later tests run) and fail naming it. Cron tasks go
+        first: one left behind would make runs for the rest of the session."""
+        self.kubectl("delete", "slycron", "--all", "--timeout=30s", check=False)
         self.kubectl("delete", "slytask", "--all", "--timeout=30s", check=False)
         leftovers = self.names()
         for leftover in leftovers:
@@ -255,6 +270,63 @@ class Tasks:
                 f"{leftovers}",
                 pytrace=False,
             )
+
+
+class Schedules:
+    """SuperviselyCronTask objects of the namespace of ``tasks``, and their runs. Their template's
+    ``workspaceId`` defaults to the test's workspace; ``Tasks.delete_all`` deletes them."""
+
+    def __init__(self, tasks: Tasks, objects: client.CustomObjectsApi) -> None:
+        self.tasks = tasks
+        self._objects = objects
+
+    def apply(self, name: str, spec: Mapping[str, Any]) -> Obj:
+        template = dict(spec["taskTemplate"])
+        template["spec"] = {"workspaceId": self.tasks.workspace_id, **template["spec"]}
+        manifest = {
+            "apiVersion": API_VERSION,
+            "kind": CRON_KIND,
+            "metadata": {"name": name},
+            "spec": {**spec, "taskTemplate": template},
+        }
+        applied: Obj = json.loads(
+            self.tasks.kubectl("apply", "-o", "json", "-f", "-", input=yaml.safe_dump(manifest))
+        )
+        return applied
+
+    def get(self, name: str) -> Obj:
+        obj: Obj = self._objects.get_namespaced_custom_object(
+            GROUP, VERSION, self.tasks.namespace, CRON_PLURAL, name
+        )
+        return obj
+
+    def runs(self, name: str) -> list[Obj]:
+        """The SuperviselyTasks the cron task made, oldest first."""
+        listed = self._objects.list_namespaced_custom_object(
+            GROUP, VERSION, self.tasks.namespace, PLURAL, label_selector=f"{CRON_LABEL}={name}"
+        )
+        items: list[Obj] = listed["items"]
+        return sorted(
+            items, key=lambda o: (o["metadata"]["creationTimestamp"], o["metadata"]["name"])
+        )
+
+    def trigger(self, name: str, value: str) -> None:
+        """What Argo CD's action ``trigger`` and ``supervisely-operator trigger`` write."""
+        annotation = f"{TRIGGER_ANNOTATION}={value}"
+        self.tasks.kubectl("annotate", "--overwrite", "slycron", name, annotation)
+
+    def wait(
+        self, name: str, until: Callable[[Obj], bool], *, what: str, timeout: float = 30.0
+    ) -> Obj:
+        """Poll the cron task (and whatever ``until`` reads beside it) until ``until`` holds."""
+        found: list[Obj] = []
+
+        def holds() -> bool:
+            found[:] = [self.get(name)]
+            return until(found[0])
+
+        wait_until(holds, what=f"{name}: {what}", timeout=timeout, interval=0.25)
+        return found[0]
 
 
 class SimulatorView:

@@ -187,9 +187,10 @@ def test_what_a_training_publishes_lands_in_status_outputs(
     tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
     tasks.apply("train", {"moduleId": 101})
-    outputs = status_of(tasks.wait_phase("train", "Succeeded"))["outputs"]
+    trained = status_of(tasks.wait_phase("train", "Succeeded"))
+    outputs = trained["outputs"]
     experiment = outputs["experiment"]
-    assert experiment["artifactsDir"] == "/experiments/7_Sim lemons/sim-train/"
+    assert experiment["artifactsDir"] == f"/experiments/7_Sim lemons/{trained['taskId']}_YOLO/"
     assert experiment["bestCheckpoint"] == "best.pt"
     assert experiment["metrics"] == {"mAP": 0.72, "AP50": 0.91, "AP75": 0.78}
     assert outputs["link"]["kind"] == "Directory"

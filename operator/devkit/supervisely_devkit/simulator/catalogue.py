@@ -82,7 +82,7 @@ DEFAULT_AGENTS = (
     AgentSpec(id=2, name="sim-agent-2", team_id=1, status="waiting"),
 )
 TRAINING_OUTPUTS = OutputsSpec(
-    link=LinkOutputSpec(title="/experiments/7_Sim lemons/sim-train/"),
+    link=LinkOutputSpec(title="/experiments/7_Sim lemons/{task_id}_YOLO/"),
     experiment={
         # Every field ExperimentInfo requires, so the SDK's readers of a finished training
         # (api.nn.utils.get_experiment_info_by_task_id) accept it.
@@ -96,7 +96,7 @@ TRAINING_OUTPUTS = OutputsSpec(
         "checkpoints": ["checkpoints/best.pt", "checkpoints/last.pt"],
         "best_checkpoint": "best.pt",
         "hyperparameters": "hyperparameters.yaml",
-        "artifacts_dir": "/experiments/7_Sim lemons/sim-train/",
+        "artifacts_dir": "/experiments/7_Sim lemons/{task_id}_YOLO/",
         "evaluation_metrics": {"mAP": 0.72, "AP50": 0.91, "AP75": 0.78},
         "primary_metric": "mAP",
     },

@@ -40,15 +40,22 @@ def published_output(spec: OutputsSpec, *, task_id: int) -> JsonObject:
             "isError": False,
         }
     if spec.experiment is not None:
-        output["experiment"] = {"data": {"task_id": task_id, **spec.experiment}}
+        experiment = {key: _of_task(value, task_id) for key, value in spec.experiment.items()}
+        output["experiment"] = {"data": {"task_id": task_id, **experiment}}
     return output
+
+
+def _of_task(value: object, task_id: int) -> object:
+    """``value`` with ``{task_id}`` filled in: each run of a training has a directory of its own,
+    as Supervisely's ``/experiments/<project>/<task id>_<framework>/``."""
+    return value.replace("{task_id}", str(task_id)) if isinstance(value, str) else value
 
 
 def _link(link: LinkOutputSpec, *, task_id: int) -> JsonObject:
     icon, description, download = _LINK_STYLE[link.kind]
     return {
         "icon": {"className": icon, **SUCCESS_COLOURS},
-        "title": link.title,
+        "title": _of_task(link.title, task_id),
         "titleUrl": link.url or f"/files/{task_id}",
         "download": download,
         "description": description,

@@ -105,7 +105,10 @@ class LinkOutputSpec(_Strict):
     """A Team Files directory or file the app publishes."""
 
     kind: LinkKind = LinkKind.DIRECTORY
-    title: str = Field(min_length=1, description="the directory's path or the file's name")
+    title: str = Field(
+        min_length=1,
+        description="the directory's path or the file's name ({task_id}: the task's id)",
+    )
     url: str | None = Field(
         None, description="its link; default /files/<task id>, as FileApi.get_url makes one"
     )
@@ -119,7 +122,10 @@ class OutputsSpec(_Strict):
     link: LinkOutputSpec | None = None
     experiment: dict[str, Any] | None = Field(
         None,
-        description="set_output_experiment's experiment_info (task_id defaults to the task's)",
+        description=(
+            "set_output_experiment's experiment_info (task_id defaults to the task's; "
+            "{task_id} in a string value is replaced by it)"
+        ),
     )
     text: str | None = Field(None, description="set_output_text's title")
 
