@@ -404,8 +404,7 @@ def main() -> None:
         access = ClusterAccess(kubeconfig=cluster.kubeconfig)
         for crd in ("superviselytask", "superviselycrontask"):
             access.kubectl("apply", "-f", str(REPO / "crds" / f"{crd}.yaml"))
-        for crd_name in (resource.CRD_NAME, resource.CRON_CRD_NAME):
-            access.kubectl("wait", "--for=condition=Established", f"crd/{crd_name}")
+        access.wait_established(resource.CRD_NAME, resource.CRON_CRD_NAME)
         operator = OperatorProcess(
             kubeconfig=cluster.kubeconfig, server=sim.base_url, token=TOKEN,
             log_path=Path(workdir) / "operator.log", env=OPERATOR_ENV,

@@ -65,9 +65,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     kubeconfig=cluster.kubeconfig, kubectl_cache_dir=workdir / "kube"
                 )
                 access.kubectl("apply", "-f", str(CRD_FILE))
-                access.kubectl(
-                    "wait", "--for=condition=Established", "crd/superviselytasks.supervisely.com"
-                )
+                access.wait_established("superviselytasks.supervisely.com")
                 await warm_up(cluster.kubeconfig)
                 report = await run_chaos(
                     plan,

@@ -91,7 +91,7 @@ async def run_size(
     with DevClusterProcess(workdir=workdir) as cluster:
         access = ClusterAccess(kubeconfig=cluster.kubeconfig, kubectl_cache_dir=workdir / "kube")
         access.kubectl("apply", "-f", str(CRD_FILE))
-        access.kubectl("wait", "--for=condition=Established", f"crd/{resource.CRD_NAME}")
+        access.wait_established(resource.CRD_NAME)
         await warm_up(cluster.kubeconfig)
         log(f"control plane up ({cluster.kubeconfig})")
 

@@ -96,7 +96,7 @@ def main() -> None:
     ):
         access = ClusterAccess(kubeconfig=cluster.kubeconfig)
         access.kubectl("apply", "-f", str(REPO / "crds" / "superviselytask.yaml"))
-        access.kubectl("wait", "--for=condition=Established", f"crd/{resource.CRD_NAME}")
+        access.wait_established(resource.CRD_NAME)
         with tempfile.TemporaryDirectory() as workdir:
             operator = OperatorProcess(
                 kubeconfig=cluster.kubeconfig, server=sim.base_url, token=TOKEN,

@@ -59,8 +59,7 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterAc
 def crd_cluster(kube_cluster: ClusterAccess) -> ClusterAccess:
     """The cluster with the committed CRDs applied as a user would (plain ``kubectl apply -f``)."""
     kube_cluster.kubectl("apply", "-f", str(CRDS_DIR))
-    for name in (CRD_NAME, CRON_CRD_NAME):
-        kube_cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+    kube_cluster.wait_established(CRD_NAME, CRON_CRD_NAME)
     return kube_cluster
 
 

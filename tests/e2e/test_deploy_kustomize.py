@@ -27,12 +27,7 @@ def test_apply_k_deploy_crds_establishes_the_crds(kube_cluster: ClusterAccess) -
     for name in CRD_NAMES:
         assert f"customresourcedefinition.apiextensions.k8s.io/{name}" in applied.stdout
     assert "Warning" not in applied.stderr, applied.stderr
-    kube_cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        *(f"crd/{name}" for name in CRD_NAMES),
-        "--timeout=60s",
-    )
+    kube_cluster.wait_established(*CRD_NAMES)
     crd = json.loads(kube_cluster.kubectl("get", "crd", CRD_NAME, "-o", "json").stdout)
     assert crd["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] == "-1"
     # The resource is served under its short name, as the chart's NOTES tell users to type.

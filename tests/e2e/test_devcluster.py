@@ -75,7 +75,7 @@ def _widget(name: str, spec: str) -> str:
 @pytest.fixture(scope="module")
 def widget_crd(kube_cluster: ClusterAccess) -> Iterator[str]:
     kube_cluster.kubectl("apply", "-f", "-", input=CRD_YAML)
-    kube_cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=30s")
+    kube_cluster.wait_established(CRD_NAME, timeout=30)
     yield CRD_NAME
     kube_cluster.kubectl("delete", "crd", CRD_NAME, "--timeout=30s", check=False)
 

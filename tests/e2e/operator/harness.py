@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,6 +57,8 @@ __all__ = [
     "condition",
     "e2e_scenario",
     "live_tasks",
+    "minute_after",
+    "parse_time",
     "phase_of",
     "wait_until",
 ]
@@ -270,6 +273,19 @@ class Tasks:
                 f"{leftovers}",
                 pytrace=False,
             )
+
+
+def minute_after(seconds: float) -> datetime:
+    """The first minute boundary at least ``seconds`` from now: a tick a test has time to set up
+    for. Schedule that one minute (``M H * * *``), not every minute: a boundary that comes
+    during the setup must not fire too."""
+    soon = datetime.now(UTC) + timedelta(seconds=seconds)
+    return soon.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+def parse_time(stamp: str) -> datetime:
+    """An RFC 3339 time as the API server and the operator write it."""
+    return datetime.fromisoformat(stamp)
 
 
 class Schedules:

@@ -8,7 +8,16 @@ import pytest
 
 from supervisely_devkit.devcluster.access import ClusterAccess
 
-from harness import Operator, OperatorProcess, SimulatorView, Tasks, wait_until
+from harness import (
+    Operator,
+    OperatorProcess,
+    Schedules,
+    SimulatorView,
+    Tasks,
+    minute_after,
+    parse_time,
+    wait_until,
+)
 
 PEERING_CRDS = Path(__file__).resolve().parents[3] / "charts/supervisely-operator/crds"
 PEERING = "e2e-peering"
@@ -21,7 +30,7 @@ def operator_env(
 ) -> Mapping[str, str]:
     """Replicas that join the peering, which must exist before the first of them starts."""
     crd_cluster.kubectl("apply", "-f", str(PEERING_CRDS / "kopfpeerings.yaml"))
-    crd_cluster.kubectl("wait", "--for=condition=Established", "crd/clusterkopfpeerings.kopf.dev")
+    crd_cluster.wait_established("clusterkopfpeerings.kopf.dev")
     peering = f"apiVersion: kopf.dev/v1\nkind: ClusterKopfPeering\nmetadata:\n  name: {PEERING}\n"
     crd_cluster.kubectl("apply", "-f", "-", input=peering)
     return {**fast_operator_env, "SUPERVISELY_OPERATOR_PEERING": PEERING}
@@ -97,3 +106,25 @@ def test_one_of_two_peered_replicas_serves_and_a_standby_takes_over_mid_start_wi
     tasks.delete("first", wait=True)  # served by the survivor; stopping it is then quick
     tasks.delete("second", wait=True)
     assert {simulator.task_status(task["id"]) for task in simulator.tasks()} == {"stopped"}
+
+
+def test_two_peered_replicas_make_one_run_per_tick(
+    tasks: Tasks, schedules: Schedules, operator: Operator, standby: OperatorProcess
+) -> None:
+    """Both replicas watch the cron task; only the active one acts on its tick, and the run's
+    fixed name would refuse a second one anyway."""
+    tick = minute_after(8)
+    template = {"spec": {"moduleId": 101}}
+    schedules.apply(
+        "nightly", {"schedule": f"{tick.minute} {tick.hour} * * *", "taskTemplate": template}
+    )
+    ran = schedules.wait(
+        "nightly", lambda o: "lastScheduleTime" in o.get("status", {}), what="ran", timeout=75
+    )
+    assert parse_time(ran["status"]["lastScheduleTime"]) == tick
+    time.sleep(2)  # a second replica's run would be there by now
+    [run] = schedules.runs("nightly")
+    assert run["metadata"]["name"] == f"nightly-{int(tick.timestamp()) // 60}"
+    tasks.wait_phase(run["metadata"]["name"], "Succeeded")
+    made = [r for r in (operator, standby) if "Made run nightly-" in r.log()]
+    assert len(made) == 1, "one replica made the run"

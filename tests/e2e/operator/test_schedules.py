@@ -13,7 +13,16 @@ from zoneinfo import ZoneInfo
 
 from supervisely_operator.api.resource import SCHEDULED_AT_ANNOTATION
 
-from harness import Operator, Schedules, SimulatorView, Tasks, condition, phase_of
+from harness import (
+    Operator,
+    Schedules,
+    SimulatorView,
+    Tasks,
+    condition,
+    minute_after,
+    parse_time,
+    phase_of,
+)
 
 TRAIN = {"moduleId": 101}
 SERVE = {"moduleId": 103}
@@ -27,16 +36,6 @@ Obj = dict[str, Any]
 
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
-def the_tick_after(seconds: float) -> datetime:
-    """The first minute boundary at least ``seconds`` from now."""
-    soon = datetime.now(UTC) + timedelta(seconds=seconds)
-    return soon.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
 def live_run(schedules: Schedules, name: str) -> Obj:
@@ -54,7 +53,7 @@ def status_of(obj: Obj | None) -> Obj:
 def test_one_tick_fires_in_its_time_zone_forbid_skips_it_and_replace_stops_before_it_starts(
     tasks: Tasks, schedules: Schedules, simulator: SimulatorView, operator: Operator
 ) -> None:
-    tick = the_tick_after(SETUP_SECONDS)
+    tick = minute_after(SETUP_SECONDS)
     local = tick.astimezone(KATHMANDU)
     schedules.apply(
         "zoned",
@@ -64,11 +63,11 @@ def test_one_tick_fires_in_its_time_zone_forbid_skips_it_and_replace_stops_befor
             "taskTemplate": {"spec": TRAIN},
         },
     )
-    every_minute = {"schedule": "* * * * *", "taskTemplate": {"spec": SERVE}}
-    schedules.apply("forbid", {**every_minute, "concurrencyPolicy": "Forbid"})
-    schedules.apply("replace", {**every_minute, "concurrencyPolicy": "Replace"})
+    at_the_tick = {"schedule": f"{tick.minute} {tick.hour} * * *", "taskTemplate": {"spec": SERVE}}
+    schedules.apply("forbid", {**at_the_tick, "concurrencyPolicy": "Forbid"})
+    schedules.apply("replace", {**at_the_tick, "concurrencyPolicy": "Replace"})
     before = schedules.wait("zoned", lambda o: bool(status_of(o).get("nextScheduleTime")), what="")
-    assert parse(status_of(before)["nextScheduleTime"]) == tick
+    assert parse_time(status_of(before)["nextScheduleTime"]) == tick
     forbidden = live_run(schedules, "forbid")
     replaced = live_run(schedules, "replace")
     assert datetime.now(UTC) < tick, f"the setup took longer than {SETUP_SECONDS}s"
@@ -80,12 +79,12 @@ def test_one_tick_fires_in_its_time_zone_forbid_skips_it_and_replace_stops_befor
         "zoned", lambda o: status_of(o).get("lastScheduleTime") is not None, what="ran",
         timeout=SETUP_SECONDS + 60,
     )  # fmt: skip
-    assert parse(status_of(zoned)["lastScheduleTime"]) == tick
-    assert parse(status_of(zoned)["nextScheduleTime"]) == tick + timedelta(days=1)
+    assert parse_time(status_of(zoned)["lastScheduleTime"]) == tick
+    assert parse_time(status_of(zoned)["nextScheduleTime"]) == tick + timedelta(days=1)
     [run] = schedules.runs("zoned")
     assert run["metadata"]["name"] == f"zoned-{minutes}"
     assert run["metadata"]["annotations"][SCHEDULED_AT_ANNOTATION] == rfc3339(tick)
-    assert parse(run["metadata"]["creationTimestamp"]) >= tick, "not before its minute"
+    assert parse_time(run["metadata"]["creationTimestamp"]) >= tick, "not before its minute"
     [owner] = run["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"], owner["controller"]) == (
         "SuperviselyCronTask",
@@ -97,7 +96,7 @@ def test_one_tick_fires_in_its_time_zone_forbid_skips_it_and_replace_stops_befor
     skipped = schedules.wait(
         "forbid", lambda o: status_of(o).get("lastSkippedTime") is not None, what="skipped"
     )
-    assert parse(status_of(skipped)["lastSkippedTime"]) == tick
+    assert parse_time(status_of(skipped)["lastSkippedTime"]) == tick
     assert [r["metadata"]["name"] for r in schedules.runs("forbid")] == [
         forbidden["metadata"]["name"]
     ]
@@ -110,7 +109,7 @@ def test_one_tick_fires_in_its_time_zone_forbid_skips_it_and_replace_stops_befor
     by_id = {task["id"]: task for task in simulator.tasks()}
     new_task = status_of(serving)["taskId"]
     assert by_id[old_task]["status"] == "stopped"
-    assert parse(by_id[old_task]["finishedAt"]) <= parse(by_id[new_task]["createdAt"])
+    assert parse_time(by_id[old_task]["finishedAt"]) <= parse_time(by_id[new_task]["createdAt"])
     assert [r["metadata"]["name"] for r in schedules.runs("replace")] == [new_run]
     active = status_of(schedules.get("replace"))["active"]
     assert [reference["name"] for reference in active] == [new_run]

