@@ -343,7 +343,8 @@ _DECLARED = (
         Reason.INVALID_SPEC,
         PERSON,
         _NOT_SYNCED | {Site.READY},
-        "the stored spec breaks rules its (older) CRD did not check: upgrade the CRD, fix the spec",
+        "the stored spec breaks a rule its CRD did not check (an older CRD, or a schedule only "
+        "cron's parser refuses): fix the spec, and upgrade an older CRD",
     ),
     ReasonInfo(
         Reason.SECRET_NOT_FOUND,
