@@ -41,9 +41,22 @@ import kubernetes
 import yaml
 from typing_extensions import override
 
-from supervisely_operator.api import resource
+from supervisely_operator.api import (
+    SecretReference,
+    SuperviselyTaskSpec,
+    SuperviselyTaskStatus,
+    resource,
+)
 from supervisely_operator.controller.runner import operator_options
 from supervisely_operator.controller.settings import OperatorSettings
+from supervisely_operator.reconcile.situation import (
+    CallFailed,
+    NothingToObserve,
+    Observation,
+    Started,
+    StartOutcome,
+    Timing,
+)
 
 # The official client imports its API classes lazily, and CoreV1Api alone takes a couple of
 # seconds to import: pay that once at collection, not inside the first test's time budget.
@@ -474,3 +487,47 @@ def sent(request: kmock.Request) -> Any:
 def json_text(value: Any) -> str:
     """A value as one JSON string, for "this secret appears nowhere" checks."""
     return json.dumps(value, sort_keys=True, default=str)
+
+
+PASS_TIMING = Timing(
+    resync_interval=300.0,
+    transition_recheck=2.0,
+    start_grace=120.0,
+    outage_min_delay=2.0,
+    outage_max_delay=300.0,
+)
+"""The timing of a pass run without kopf (the production defaults' shape, short delays)."""
+
+
+class StartsTask7001:
+    """A remote seam that sees nothing yet and starts task 7001 when asked (recording the
+    marker of each start), for passes run without kopf."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    async def observe(
+        self,
+        *,
+        spec: SuperviselyTaskSpec,
+        status: SuperviselyTaskStatus,
+        refresh_requested: str | None,
+        deleting: bool,
+        sources: Mapping[str, SecretReference | None] | None = None,
+    ) -> Observation:
+        return Observation(task=NothingToObserve())
+
+    async def start(
+        self, spec: SuperviselyTaskSpec, *, marker: str, params: Mapping[str, Any]
+    ) -> StartOutcome:
+        self.started.append(marker)
+        return Started(task_id=7001, module_id=103, agent_id=None, session_url="fake://7001")
+
+    async def stop(self, task_id: int) -> CallFailed | None:
+        return None
+
+    def pause(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass

@@ -5,68 +5,32 @@ One pass of the shell against kmock, with no kopf around it (as test_controller_
 """
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from supervisely_operator.api import SecretReference, SuperviselyTaskSpec, SuperviselyTaskStatus
 from supervisely_operator.controller.kube import KubeApi, StaleObject
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import Reconciler
 from supervisely_operator.controller.startup import FINALIZER
 from supervisely_operator.reconcile.situation import (
-    CallFailed,
-    NothingToObserve,
-    Observation,
     Started,
-    StartOutcome,
-    Timing,
 )
 
-from controller_harness import ApiServerEmulator, Cluster, sent, task_path
+from controller_harness import (
+    PASS_TIMING,
+    ApiServerEmulator,
+    Cluster,
+    StartsTask7001,
+    sent,
+    task_path,
+)
 
 NAMESPACE = "vision"
-TIMING = Timing(
-    resync_interval=300.0,
-    transition_recheck=2.0,
-    start_grace=120.0,
-    outage_min_delay=2.0,
-    outage_max_delay=300.0,
-)
 LOGGER = logging.getLogger("test")
 TASK_IDS = "supervisely_operator_start_to_task_id_seconds_count"
-
-
-class StartsTask7001:
-    """A remote seam that sees nothing yet and starts task 7001 when asked."""
-
-    async def observe(
-        self,
-        *,
-        spec: SuperviselyTaskSpec,
-        status: SuperviselyTaskStatus,
-        refresh_requested: str | None,
-        deleting: bool,
-        sources: Mapping[str, SecretReference | None] | None = None,
-    ) -> Observation:
-        return Observation(task=NothingToObserve())
-
-    async def start(
-        self, spec: SuperviselyTaskSpec, *, marker: str, params: Mapping[str, Any]
-    ) -> StartOutcome:
-        return Started(task_id=7001, module_id=103, agent_id=None, session_url="fake://7001")
-
-    async def stop(self, task_id: int) -> CallFailed | None:
-        return None
-
-    def pause(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
 
 
 @pytest.fixture
@@ -78,7 +42,7 @@ def metrics() -> OperatorMetrics:
 def reconciler(kube: KubeApi, metrics: OperatorMetrics) -> Reconciler:
     return Reconciler(
         kube=kube,
-        timing=TIMING,
+        timing=PASS_TIMING,
         finalizer=FINALIZER,
         post_event=lambda obj, event: None,
         metrics=metrics,

@@ -7,72 +7,32 @@ time, and each test fails every time its guard is removed.
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from supervisely_operator.api import SecretReference, SuperviselyTaskSpec, SuperviselyTaskStatus
 from supervisely_operator.controller.kube import KubeApi, StaleObject
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import Reconciler
 from supervisely_operator.controller.startup import FINALIZER
 from supervisely_operator.reconcile.situation import (
-    CallFailed,
     Event,
-    NothingToObserve,
-    Observation,
     Started,
-    StartOutcome,
     StartTask,
-    Timing,
 )
 
-from controller_harness import ApiServerEmulator, Cluster, sent, task_path
+from controller_harness import (
+    PASS_TIMING,
+    ApiServerEmulator,
+    Cluster,
+    StartsTask7001,
+    sent,
+    task_path,
+)
 
 NAMESPACE = "vision"
 SERVES = {"workspaceId": 1, "moduleId": 103}
-TIMING = Timing(
-    resync_interval=300.0,
-    transition_recheck=2.0,
-    start_grace=120.0,
-    outage_min_delay=2.0,
-    outage_max_delay=300.0,
-)
 LOGGER = logging.getLogger("test")
-
-
-@dataclass
-class ScriptedRemote:
-    """A remote seam that sees nothing yet and starts task 7001 when asked."""
-
-    started: list[str] = field(default_factory=list)
-
-    async def observe(
-        self,
-        *,
-        spec: SuperviselyTaskSpec,
-        status: SuperviselyTaskStatus,
-        refresh_requested: str | None,
-        deleting: bool,
-        sources: Mapping[str, SecretReference | None] | None = None,
-    ) -> Observation:
-        return Observation(task=NothingToObserve())
-
-    async def start(
-        self, spec: SuperviselyTaskSpec, *, marker: str, params: Mapping[str, Any]
-    ) -> StartOutcome:
-        self.started.append(marker)
-        return Started(task_id=7001, module_id=103, agent_id=None, session_url="fake://7001")
-
-    async def stop(self, task_id: int) -> CallFailed | None:
-        return None
-
-    def pause(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
 
 
 @pytest.fixture
@@ -87,7 +47,7 @@ def reconciler(kube: KubeApi, events: list[Event]) -> Reconciler:
 
     return Reconciler(
         kube=kube,
-        timing=TIMING,
+        timing=PASS_TIMING,
         finalizer=FINALIZER,
         post_event=post_event,
         metrics=OperatorMetrics(),
@@ -119,7 +79,7 @@ async def test_a_mark_raced_by_a_new_incarnation_of_the_name_is_never_written_on
         lambda request: "startRequest" in writes_status(request),
         {"metadata": {"uid": "new-incarnation"}},
     )
-    remote = ScriptedRemote()
+    remote = StartsTask7001()
 
     with pytest.raises(StaleObject):
         await reconciler.run_pass(obj, remote=remote, deleting=False, logger=LOGGER)
@@ -136,7 +96,7 @@ async def test_a_start_s_record_lands_on_an_object_whose_spec_changed_meanwhile(
     was started; the task id still lands (the next decision, on the new spec, stops it), and is
     announced as Started, not found again later by its marker (Adopted)."""
     obj = await protected_task(cluster)
-    remote = ScriptedRemote()
+    remote = StartsTask7001()
     marked = await reconciler.run_pass(obj, remote=remote, deleting=False, logger=LOGGER)
     assert isinstance(marked.plan.action, StartTask)
     assert isinstance(marked.taken, Started)
