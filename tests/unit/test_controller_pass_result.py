@@ -36,3 +36,15 @@ def test_a_body_of_any_other_version_wins() -> None:
     someone_elses = body("13", taskId=7)
     assert result.freshest(caught_up) is caught_up
     assert result.freshest(someone_elses) is someone_elses
+
+
+def test_a_pass_that_wrote_nothing_on_the_last_snapshot_keeps_the_body_from_going_back() -> None:
+    """The next pass decided on the snapshot and wrote nothing: a body still at a version the
+    pass before wrote over is as old as it was, and must not be decided on."""
+    wrote = result_after_writes("10", "12")
+    quiet = PassResult(plan=wrote.plan, snapshot=wrote.snapshot, superseded=frozenset()).following(
+        wrote
+    )
+    assert quiet.freshest(body("10")) is quiet.snapshot
+    caught_up = body("12", taskId=7)
+    assert quiet.freshest(caught_up) is caught_up

@@ -154,6 +154,43 @@ def test_a_failed_source_is_waited_for_or_fails_the_task_as_its_reference_says()
     assert later.status.phase is TaskPhase.FAILED
 
 
+def test_an_edit_failed_by_its_source_retires_the_old_task_and_stays_failed() -> None:
+    """The task of the earlier spec ended; the edit's source failed under Fail. That old task
+    must not speak for the new spec on the next pass (it finished: Succeeded, it errored: a
+    restart)."""
+    strict = spec(
+        paramsFrom=[
+            {
+                "source": "fit",
+                "output": "experiment.modelName",
+                "path": "m",
+                "onSourceFailure": "Fail",
+            }
+        ]
+    )
+    for ended in (RemoteStatus.FINISHED, RemoteStatus.ERROR):
+        before = running_status(phase="Succeeded", remoteStatus=ended.value)
+        edited = plan_next_step(
+            situation(
+                spec_=strict,
+                status_=before,
+                observation=seen(remote=ended),
+                sources={"fit": source(phase=TaskPhase.FAILED, outputs=None)},
+            )
+        )
+        assert edited.status.phase is TaskPhase.FAILED
+        assert edited.status.task_id is None
+        assert edited.status.previous_task_ids[-1] == before.task_id
+        again = plan_next_step(  # no task to watch now: nothing observed
+            situation(
+                spec_=strict,
+                status_=edited.status,
+                sources={"fit": source(phase=TaskPhase.FAILED, outputs=None)},
+            )
+        )
+        assert (again.action, again.status.phase, again.events) == (None, TaskPhase.FAILED, ())
+
+
 def test_a_circle_of_references_is_told_with_its_path() -> None:
     plan = first_start(
         fit=source(phase=TaskPhase.PENDING, takes_from=("prepare",)),

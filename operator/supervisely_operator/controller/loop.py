@@ -13,7 +13,6 @@ daemon and its deletion handler from passing at once, and whether it is paused.
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
@@ -249,7 +248,11 @@ class ResourceLoop:
             metrics.poll_lag.observe(max(0.0, asyncio.get_running_loop().time() - due))
             try:
                 with metrics.reconcile_seconds.time():
-                    return await self._passes(obj)
+                    result = await self._passes(obj)
+                # Decided on our own last snapshot: the body may lag behind its writes still.
+                return (
+                    result if last is None or obj is not last.snapshot else result.following(last)
+                )
             except StaleObject:
                 metrics.reconcile_errors.labels(kind="conflict").inc()
                 self._logger.debug("The object changed during the pass; deciding again")
@@ -278,10 +281,7 @@ class ResourceLoop:
                 logger=self._logger,
                 taken=result.taken,
             )
-            superseded = result.superseded | recorded.superseded
-            result = dataclasses.replace(
-                recorded, superseded=superseded - {recorded.snapshot.resource_version}
-            )
+            result = recorded.following(result)
         return result
 
     def _pause(self) -> None:

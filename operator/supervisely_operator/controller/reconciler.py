@@ -199,6 +199,12 @@ class PassResult:
         version = body.get("metadata", {}).get("resourceVersion")
         return self.snapshot if version in self.superseded else body
 
+    def following(self, previous: "PassResult") -> "PassResult":
+        """This result, for a pass that decided on ``previous.snapshot``: the body may still lag
+        behind every version either pass wrote over, even when this one wrote nothing."""
+        superseded = (previous.superseded | self.superseded) - {self.snapshot.resource_version}
+        return dataclasses.replace(self, superseded=superseded)
+
 
 class Reconciler:
     """Runs passes for any resource; holds the shared clients, no per-resource state."""

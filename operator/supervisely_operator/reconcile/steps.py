@@ -169,7 +169,18 @@ def _launch_params(draft: Draft, *, restart: bool) -> dict[str, Any] | Plan:
     if isinstance(found, Unresolved):
         if found.fails:
             # Kept until an edit or a restart request: a later run of the source changes nothing.
-            draft.update(launch_hash=launch_hash(spec), finished_at=situation.now)
+            # A task of the earlier spec is history: it must not speak for this one next pass.
+            retire_current_task(draft)
+            if restart:
+                draft.update(restart_request_handled=situation.restart_requested)
+            draft.update(
+                launch_hash=launch_hash(spec),
+                finished_at=situation.now,
+                remote_status=None,
+                session_url=None,
+                started_at=None,
+                outputs=None,
+            )
             draft.enter(TaskPhase.FAILED, found.reason, found.message, warn=True)
             return draft.plan(requeue_after=None)
         draft.enter(

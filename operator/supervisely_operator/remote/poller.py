@@ -71,6 +71,22 @@ class PollTiming:
     info_concurrency: int = INFO_CONCURRENCY
 
 
+SLOWING_STEPS = 40
+"""Unchanged lists counted at most: far past any idle interval (1.5**40 is about 1e7)."""
+
+
+def list_gap(
+    timing: PollTiming, *, busy: bool, asked: Iterable[float], unchanged_lists: int
+) -> float:
+    """Seconds until the next list, before jitter: the transition interval while something
+    changes; else the interval, stretched by half for each list that showed no change, up to
+    the idle interval, and never longer than a resource asks for."""
+    if busy:
+        return timing.transition_interval
+    slowing = timing.interval * 1.5 ** min(unchanged_lists, SLOWING_STEPS)
+    return max(timing.transition_interval, min(timing.idle_interval, slowing, *asked))
+
+
 @dataclass
 class _Interest:
     """What one resource needs from the workspace, and what it was last told."""
@@ -129,7 +145,7 @@ class WorkspacePoller:
         interest.strays_seen = _ids(strays)
         if isinstance(sighting, AwaitingObservation) or self._lists_too_late(watch.poll_interval):
             self._poke.set()
-        if self._loop_task is None:
+        if self._loop_task is None or self._loop_task.done():  # done: it died of a bug
             self._loop_task = asyncio.create_task(
                 self._run(), name=f"poll workspace {self.workspace_id}"
             )
@@ -192,7 +208,11 @@ class WorkspacePoller:
                 except Exception:
                     # A bug here must not silently stop every resource of the workspace.
                     logger.exception("Listing workspace %s failed", self.workspace_id)
-            gap = self._next_gap()
+            try:
+                gap = self._next_gap()
+            except Exception:
+                logger.exception("Pacing the lists of workspace %s failed", self.workspace_id)
+                gap = self._timing.interval
             self._next_list_at = began + gap
             # Pokes (a resource waiting for a list) never bring lists closer together than the
             # fast interval; without one the gap is the interval for the current state. (A
@@ -207,12 +227,10 @@ class WorkspacePoller:
 
     def _next_gap(self) -> float:
         timing = self._timing
-        if self._busy():
-            gap = timing.transition_interval
-        else:
-            asked = [w.poll_interval for w in self._watches() if w.poll_interval]
-            slowing = timing.interval * 1.5**self._unchanged_lists
-            gap = max(timing.transition_interval, min(timing.idle_interval, slowing, *asked))
+        asked = [w.poll_interval for w in self._watches() if w.poll_interval]
+        gap = list_gap(
+            timing, busy=self._busy(), asked=asked, unchanged_lists=self._unchanged_lists
+        )
         return gap * self._uniform(1 - timing.jitter, 1 + timing.jitter)
 
     def _busy(self) -> bool:
