@@ -14,6 +14,7 @@ import pytest
 
 from supervisely_operator.api import SuperviselyTaskSpec, SuperviselyTaskStatus
 from supervisely_operator.controller.kube import KubeApi, StaleObject
+from supervisely_operator.controller.leadership import Leadership
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import Reconciler
 from supervisely_operator.controller.startup import FINALIZER
@@ -88,6 +89,7 @@ def reconciler(kube: KubeApi, events: list[Event]) -> Reconciler:
         finalizer=FINALIZER,
         post_event=post_event,
         metrics=OperatorMetrics(),
+        fence=Leadership(standalone=True).check,
     )
 
 

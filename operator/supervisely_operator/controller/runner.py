@@ -2,6 +2,8 @@
 
 import logging
 import re
+import secrets
+import socket
 from typing import Any
 
 import kopf
@@ -20,15 +22,24 @@ def operator_options(config: OperatorSettings) -> dict[str, Any]:
     ``kopf.run`` below and ``kopf.operator`` (which runs in an existing event loop, as the
     integration tests do) take the same keywords, so both start the same operator.
     """
+    identity = replica_identity()
     return {
         "registry": registry,
-        "memo": kopf.Memo(config=config),
+        "memo": kopf.Memo(config=config, identity=identity),
         "standalone": config.peering is None,
         "peering_name": config.peering,
+        "identity": identity,
         "clusterwide": not config.namespaces,
         "namespaces": config.namespaces,
         "liveness_endpoint": config.liveness_endpoint,
     }
+
+
+def replica_identity() -> str:
+    """This process's name in kopf's peering and on the claim to act: the host's name (a pod's
+    name, in a cluster) and a random suffix, so that a restarted process is a newcomer that
+    waits for the claim to lapse, as kopf's own identities are."""
+    return f"{socket.gethostname()}/{secrets.token_hex(3)}"
 
 
 FIRST_ATTEMPT = re.compile(r"Request attempt #1\b")

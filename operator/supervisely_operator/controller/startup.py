@@ -1,11 +1,14 @@
 """kopf's operator-wide wiring: log in, tune kopf, make the shared clients, close them at exit.
 
 Shared clients live on kopf's memo, made in ``on.startup`` and closed in ``on.cleanup`` (each
-object's memo is a shallow copy of it, so every handler finds them). A test may hand in its own
-config and its own remote provider through the memo.
+object's memo is a shallow copy of it, so every handler finds them), and so does the leadership
+gate with, under peering, the election that keeps it. A test may hand in its own config and its
+own remote provider through the memo.
 """
 
 import asyncio
+import contextlib
+import logging
 import secrets
 from collections.abc import Mapping
 from typing import Any, Final, cast
@@ -13,8 +16,23 @@ from typing import Any, Final, cast
 import kopf
 
 from supervisely_operator.api import resource
+from supervisely_operator.controller.claim import (
+    Calls,
+    ClaimStore,
+    LeaseStore,
+    PeeringObject,
+    PeeringStore,
+    own_namespace,
+    serves_leases,
+)
 from supervisely_operator.controller.credentials import ClientPool, Credentials
+from supervisely_operator.controller.election import (
+    LEADER_PRIORITY,
+    ElectionTiming,
+    LeaderElector,
+)
 from supervisely_operator.controller.kube import KubeApi, load_kube_config
+from supervisely_operator.controller.leadership import Leadership
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import Reconciler, utc_now
 from supervisely_operator.controller.registry import registry
@@ -25,6 +43,7 @@ from supervisely_operator.remote import RecordedTasks, RemoteHub, RemoteProvider
 
 FINALIZER: Final = f"{resource.GROUP}/stop-task"
 ANNOTATIONS_PREFIX: Final = resource.GROUP
+logger = logging.getLogger(__name__)
 
 
 def post_event(obj: Mapping[str, Any], event: Event) -> None:
@@ -52,13 +71,13 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
     # exits in a few, one in the middle of a pass gets this long to finish it instead.
     settings.background.instant_exit_timeout = 1.0
     settings.peering.mandatory = config.peering is not None
-    # kopf's default of 60 s left a dead replica's resources unserved for most of a minute;
-    # kopf renews a record 5 to 10 s before it expires (at least every second).
+    # kopf's record lives as long as the claim (controller/election.py): kopf's default of 60 s
+    # would keep a new leader's kopf paused for most of a minute after the old one died.
     settings.peering.lifetime = config.peering_lifetime
     if config.peering is not None:
-        # kopf's peering is not leader election: replicas of equal priority all freeze on
-        # seeing each other. A random priority per replica makes exactly one of them active.
-        settings.peering.priority = secrets.randbelow(1_000_000) + 1
+        # A standby's priority: below every holder's (the election raises the holder's), and
+        # random, as replicas of equal priority would all freeze on seeing each other.
+        settings.peering.priority = secrets.randbelow(LEADER_PRIORITY - 1) + 1
 
 
 @kopf.on.login(registry=registry)
@@ -102,20 +121,82 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: A
     memo.kube = kube
     memo.clients = clients
     memo.remotes = remotes
+    leadership = memo.leadership = Leadership(standalone=config.peering is None)
     memo.reconciler = Reconciler(
         kube=kube,
         timing=config.timing(),
         finalizer=FINALIZER,
         post_event=post_event,
         metrics=metrics,
+        fence=leadership.check,
     )
     memo.passes = asyncio.Semaphore(config.max_concurrent_passes)
     memo.transition_recheck = config.timing().transition_recheck
+    memo.election = None
+    if config.peering is not None:
+        memo.election = start_election(config, settings, leadership, identity=memo.identity)
+
+
+def start_election(
+    config: OperatorSettings,
+    settings: kopf.OperatorSettings,
+    leadership: Leadership,
+    *,
+    identity: str,
+) -> "Election":
+    """The elector, running: it keeps the claim where the cluster allows (see claim.py)."""
+    assert config.peering is not None
+    calls = Calls(load_kube_config(), timeout=config.peering_retry_period)
+    name, namespaces = config.peering, config.namespaces
+    peerings = (
+        [PeeringObject(calls, namespace=None, name=name)]
+        if not namespaces
+        else [PeeringObject(calls, namespace=namespace, name=name) for namespace in namespaces]
+    )
+
+    async def locate() -> ClaimStore:
+        if await serves_leases(calls):
+            return LeaseStore(calls, namespace=own_namespace(), name=name)
+        return PeeringStore(peerings[0])
+
+    elector = LeaderElector(
+        locate=locate,
+        peerings=peerings,
+        leadership=leadership,
+        identity=identity,
+        timing=ElectionTiming(
+            lease_seconds=config.peering_lifetime,
+            renew_deadline=config.peering_renew_deadline,
+            retry_period=config.peering_retry_period,
+        ),
+        kopf_settings=settings,
+    )
+    return Election(elector, calls, asyncio.create_task(elector.run(), name="leader election"))
+
+
+class Election:
+    """The running elector, what it calls through, and its task."""
+
+    def __init__(self, elector: LeaderElector, calls: Calls, task: "asyncio.Task[None]") -> None:
+        self.elector = elector
+        self.calls = calls
+        self.task = task
+
+    async def close(self) -> None:
+        """Stop renewing, stop acting, hand the claim over."""
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        await self.elector.release()
+        self.calls.close()
 
 
 @kopf.on.cleanup(registry=registry)
 async def clean_up(memo: kopf.Memo, **_: Any) -> None:
-    """Stop the pollers, close the connection pools and the metrics endpoint."""
+    """Hand leadership over, stop the pollers, close the connection pools and the metrics
+    endpoint."""
+    if memo.get("election") is not None:
+        await memo.election.close()
     if isinstance(memo.remotes, RemoteHub):
         await memo.remotes.aclose()
     await memo.clients.aclose()
