@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 LEADER_PRIORITY: Final = 1_000_000
 """kopf priority of the holder, plus its claim's transitions; standbys draw theirs below it."""
+RELEASE_ATTEMPTS: Final = 3
 CONFLICT_RETRY: Final = 0.05
 """Seconds before the claim is read again after another write got in between (kopf's own
 keep-alives change the peering object every few seconds)."""
@@ -72,6 +73,7 @@ class LeaderElector:
         self._observed: Claim | None = None
         self._observed_at = -math.inf
         self._failing = False
+        leadership.listen(self._follow)
 
     @property
     def store(self) -> ClaimStore:
@@ -111,8 +113,6 @@ class LeaderElector:
                 logger.exception("Leader election failed unexpectedly; trying again")
             else:
                 self._answered()
-            if not self._leadership.leading:
-                self._stand_by()
             await asyncio.sleep(timing.retry_period if failed else self._next_try_in())
 
     async def _try(self) -> None:
@@ -159,9 +159,11 @@ class LeaderElector:
             self._kopf.peering.priority = priority
             await self._announce(priority)
 
-    def _stand_by(self) -> None:
-        """kopf's priority back below every holder's: kopf pauses this replica once it sees one."""
-        self._kopf.peering.priority = self._standby_priority
+    def _follow(self, leading: bool) -> None:
+        """On standing down, kopf's priority goes back below every holder's at once (kopf then
+        pauses this replica when it sees one); the holder's is set as the claim is written."""
+        if not leading:
+            self._kopf.peering.priority = self._standby_priority
 
     async def _announce(self, priority: int) -> None:
         """Put the new priority into kopf's keep-alives at once, as kopf's own keep-alive would
@@ -204,18 +206,26 @@ class LeaderElector:
         claim = self._observed
         if self._store is None or claim is None or claim.holder != self._identity:
             return
-        try:
-            stored = await self._store.read()
-            if stored.claim is None or stored.claim.holder != self._identity:
-                return
-            released = Claim(
-                holder="",
-                lease_seconds=1,
-                acquired=stored.claim.acquired,
-                renewed=micro_time(),
-                transitions=stored.claim.transitions,
-            )
-            await self._store.write(released, over=stored)
+        error: Exception | None = None
+        for _ in range(RELEASE_ATTEMPTS):  # kopf's keep-alives may write in between
+            try:
+                stored = await self._store.read()
+                if stored.claim is None or stored.claim.holder != self._identity:
+                    return
+                released = Claim(
+                    holder="",
+                    lease_seconds=1,
+                    acquired=stored.claim.acquired,
+                    renewed=micro_time(),
+                    transitions=stored.claim.transitions,
+                )
+                await self._store.write(released, over=stored)
+            except StaleObject as stale:
+                error = stale
+                continue
+            except (KubeRefused, ObjectGone) as failed:
+                error = failed
+                break
             logger.info("Released the claim in %s", self._store.where)
-        except (KubeRefused, ObjectGone, StaleObject) as error:
-            logger.info("The claim in %s lapses on its own (%s)", self._store.where, error)
+            return
+        logger.info("The claim in %s lapses on its own (%s)", self._store.where, error)

@@ -61,13 +61,17 @@ class SecretData:
         return f"SecretData(keys={sorted(self.values)})"
 
 
-def load_kube_config() -> kubernetes.client.ApiClient:
-    """In-cluster configuration when running in a pod, else the current kubeconfig context."""
+def load_kube_config(*, retries: int | None = None) -> kubernetes.client.ApiClient:
+    """In-cluster configuration when running in a pod, else the current kubeconfig context.
+
+    ``retries``: urllib3's own retries of a failed request (None: urllib3's default of 3).
+    """
     configuration = kubernetes.client.Configuration()
     try:
         kubernetes.config.load_incluster_config(client_configuration=configuration)
     except kubernetes.config.ConfigException:
         kubernetes.config.load_kube_config(client_configuration=configuration)
+    configuration.retries = retries
     return kubernetes.client.ApiClient(configuration)
 
 

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,11 @@ class Leadership:
         self._terms: set[asyncio.Timeout] = set()
         self._lapse: asyncio.TimerHandle | None = None
         self._reason = "not leading yet"
+        self._listeners: list[Callable[[bool], None]] = []
+
+    def listen(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener`` with True when this replica comes to lead, False when it stops."""
+        self._listeners.append(listener)
 
     @property
     def leading(self) -> bool:
@@ -66,6 +71,8 @@ class Leadership:
         if began:
             self._acting.set()
             logger.info("Leading as %s: starting, stopping and writing from now on", holder)
+            for listener in self._listeners:
+                listener(True)
 
     def end(self, reason: str, *, level: int = logging.WARNING) -> None:
         """Stop acting at once (another replica holds the claim, or this one is leaving)."""
@@ -89,6 +96,8 @@ class Leadership:
             self._acting.clear()
             self._reason = reason
             logger.log(level, "Stood down: %s; starting, stopping and writing nothing", reason)
+            for listener in self._listeners:
+                listener(False)
 
     @contextlib.asynccontextmanager
     async def term(self) -> AsyncIterator[None]:

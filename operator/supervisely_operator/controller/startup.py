@@ -146,7 +146,9 @@ def start_election(
 ) -> "Election":
     """The elector, running: it keeps the claim where the cluster allows (see claim.py)."""
     assert config.peering is not None
-    calls = Calls(load_kube_config(), timeout=config.peering_retry_period)
+    # No retries below ours: a request to an unreachable server must fail within its timeout,
+    # not four times over, so the elector tries again and says so within the retry period.
+    calls = Calls(load_kube_config(retries=0), timeout=config.peering_retry_period)
     name, namespaces = config.peering, config.namespaces
     peerings = (
         [PeeringObject(calls, namespace=None, name=name)]
