@@ -43,6 +43,12 @@ from supervisely_operator.remote import RecordedTasks, RemoteHub, RemoteProvider
 
 FINALIZER: Final = f"{resource.GROUP}/stop-task"
 ANNOTATIONS_PREFIX: Final = resource.GROUP
+WATCH_CLIENT_MARGIN: Final = 30
+"""Seconds past the server's own end of a watch request after which kopf ends it whatever
+happens: a backstop for a server that ignores ``timeoutSeconds`` while data flows."""
+WATCH_CONNECT_TIMEOUT: Final = 30
+"""Seconds to open a watch connection, as for any other request to the API server."""
+
 logger = logging.getLogger(__name__)
 
 
@@ -59,10 +65,17 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
         prefix=ANNOTATIONS_PREFIX
     )
     settings.persistence.diffbase_storage = NoDiffBase()
-    # Watch streams can go silent behind load balancers; bound them so they are re-opened.
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
-    settings.watching.connect_timeout = 30
+    # A stream can go silent without closing (a proxy or load balancer drops the flow), and
+    # until it is given up no edit is seen. The API server ends every watch request after the
+    # server timeout (kopf then watches again from the last resourceVersion, a request that
+    # replays nothing on a quiet resource), so a healthy stream never goes silent for longer;
+    # bookmarks are no bound: a quiet stream here went 120 s without one. The inactivity
+    # timeout is a little longer: what passes it is silent, is given up and is logged (see
+    # runner.SilentWatchWarning). kopf's 70 s default sat below that 120 s.
+    settings.watching.server_timeout = config.watch_server_timeout
+    settings.watching.inactivity_timeout = config.watch_inactivity_timeout
+    settings.watching.client_timeout = config.watch_server_timeout + WATCH_CLIENT_MARGIN
+    settings.watching.connect_timeout = WATCH_CONNECT_TIMEOUT
     # With a namespace list, patterns are exact names: no cluster-wide scanning, so the operator
     # needs no cluster-scoped RBAC (see controller/permissions.py).
     settings.scanning.disabled = bool(config.namespaces)
