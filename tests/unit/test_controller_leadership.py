@@ -132,3 +132,13 @@ async def test_waiters_wake_when_the_replica_comes_to_lead() -> None:
     await asyncio.wait_for(leadership.acting.wait(), timeout=20 * TICK)
     await election
     assert leadership.leading
+
+
+async def test_a_renewal_answered_after_its_own_deadline_opens_nothing() -> None:
+    """The deadline counts from when the renewal was sent; an answer that took longer than the
+    deadline proves nothing about now."""
+    leadership = Leadership(standalone=False)
+
+    leadership.extend(in_(-TICK), holder="me")
+
+    assert not leadership.leading

@@ -60,6 +60,9 @@ class Leadership:
 
     def extend(self, until: float, *, holder: str) -> None:
         """The claim was renewed: act until ``until`` (loop time) unless renewed again."""
+        loop = asyncio.get_running_loop()
+        if until <= loop.time():
+            return  # renewed too long ago to act on (the write took longer than the deadline)
         began = not self.leading
         self._until = until
         for term in self._terms:
@@ -67,7 +70,7 @@ class Leadership:
                 term.reschedule(until)
         if self._lapse is not None:
             self._lapse.cancel()
-        self._lapse = asyncio.get_running_loop().call_at(until, self._lapse_if_due)
+        self._lapse = loop.call_at(until, self._lapse_if_due)
         if began:
             self._acting.set()
             logger.info("Leading as %s: starting, stopping and writing from now on", holder)
