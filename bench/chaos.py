@@ -58,6 +58,7 @@ async def main_async(args: argparse.Namespace) -> int:
     failed = 0
     both: list[float] = []
     failovers: list[float] = []
+    clear: list[float] = []
     try:
         for run in range(args.runs):
             plan = ChaosPlan(
@@ -98,7 +99,8 @@ async def main_async(args: argparse.Namespace) -> int:
             for violation in report.violations:
                 log(f"  VIOLATION: {violation}")
             both += [window.seconds for window in report.overlaps]
-            failovers += report.failovers
+            failovers += [seconds for _, seconds in report.failovers]
+            clear += report.failovers_clear_of_outages()
             failed += bool(report.violations) or report.settled_s is None
     finally:
         if args.keep_logs:
@@ -109,8 +111,10 @@ async def main_async(args: argparse.Namespace) -> int:
     if args.replicas > 1:
         longest = max(failovers, default=0.0)
         log(
-            f"two replicas acted at once {len(both)} times ({sum(both):.1f} s in all, longest "
-            f"{max(both, default=0.0):.1f} s); {len(failovers)} failovers, longest {longest:.1f} s"
+            f"two replicas acted at once {len(both)} times ({sum(both):.3f} s in all, longest "
+            f"{max(both, default=0.0):.3f} s); {len(failovers)} failovers, longest "
+            f"{longest:.1f} s; {len(clear)} clear of an API-server restart, longest "
+            f"{max(clear, default=0.0):.1f} s"
         )
     return 1 if failed else 0
 

@@ -120,13 +120,13 @@ class Replicas:
         await asyncio.to_thread(process.start)
         return kill
 
-    def failovers(self, windows: list[Window]) -> list[float]:
-        """Seconds from each death of the acting replica to the next moment any replica acts."""
+    def failovers(self, windows: list[Window]) -> list[tuple[datetime, float]]:
+        """(death, seconds until any replica acts again) for each death of the acting one."""
         found = []
         for kill in self.kills:
             if not kill.acting:
                 continue
             later = [window.start for window in windows if window.start >= kill.at]
             if later:
-                found.append((min(later) - kill.at).total_seconds())
+                found.append((kill.at, (min(later) - kill.at).total_seconds()))
         return found

@@ -23,7 +23,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -144,8 +144,22 @@ class ChaosReport:
     """When each replica acted (several replicas only)."""
     overlaps: list[Window] = field(default_factory=list)
     """When two replicas acted at once."""
-    failovers: list[float] = field(default_factory=list)
-    """Seconds from each death of the acting replica until a replica acted again."""
+    failovers: list[tuple[datetime, float]] = field(default_factory=list)
+    """Each death of the acting replica, and the seconds until a replica acted again."""
+    outages: list[tuple[datetime, datetime]] = field(default_factory=list)
+    """When the API server was down (from the stop to ready again)."""
+
+    def failovers_clear_of_outages(self) -> list[float]:
+        """The failovers during which the API server was up (nobody acts while nobody can
+        write, so a restart in the middle lengthens a failover by its own length)."""
+        return [
+            seconds
+            for died, seconds in self.failovers
+            if not any(
+                start < died + timedelta(seconds=seconds) and died < end
+                for start, end in self.outages
+            )
+        ]
 
     def summary(self) -> str:
         actions = ", ".join(f"{name} {count}" for name, count in sorted(self.actions.items()))
@@ -154,11 +168,13 @@ class ChaosReport:
         replicas = ""
         if self.plan.replicas > 1:
             both = sum(window.seconds for window in self.overlaps)
-            longest = max(self.failovers, default=0.0)
+            longest = max((seconds for _, seconds in self.failovers), default=0.0)
+            clear = self.failovers_clear_of_outages()
             replicas = (
                 f"{self.plan.replicas} replicas, {self.apiserver_restarts} API-server restarts, "
                 f"{len(self.windows)} acting windows, {len(self.overlaps)} with two acting "
-                f"({both:.1f} s), failover {len(self.failovers)}x, longest {longest:.1f} s; "
+                f"({both:.3f} s), failover {len(self.failovers)}x, longest {longest:.1f} s "
+                f"({max(clear, default=0.0):.1f} s of {len(clear)} clear of a restart); "
             )
         return (
             f"{self.created} resources, {self.tasks} tasks, {self.kills} kills; {replicas}"
@@ -392,7 +408,9 @@ async def _restarts(
     for moment in moments:
         await asyncio.sleep(max(0.0, began + moment - time.monotonic()))
         async with user:
+            down = datetime.now()
             await asyncio.to_thread(restart_apiserver, plan.apiserver_down)
+            report.outages.append((down, datetime.now()))
         report.apiserver_restarts += 1
     log(f"  {report.apiserver_restarts} API-server restarts")
 
@@ -513,7 +531,7 @@ async def _check(
 def acting_violations(both: list[Window]) -> list[str]:
     """Each moment two replicas acted at once."""
     return [
-        f"{window.replica} acted at once for {window.seconds:.1f} s from {window.start:%H:%M:%S.%f}"
+        f"{window.replica} acted at once for {window.seconds:.3f} s from {window.start:%H:%M:%S.%f}"
         for window in both
     ]
 

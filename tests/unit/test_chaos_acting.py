@@ -10,6 +10,7 @@ import pytest
 from supervisely_operator.controller.leadership import Leadership
 
 from chaosbench.acting import acting_windows, handovers, overlaps
+from chaosbench.run import ChaosPlan, ChaosReport
 
 T0 = datetime(2026, 12, 7, 9, 0)
 
@@ -88,3 +89,12 @@ async def test_the_windows_read_the_lines_the_operator_writes(
     [window] = acting_windows(log(*lines), replica="a", until=at(60))
 
     assert (window.start, window.end) == (at(0), at(1))
+
+
+def test_a_failover_the_api_server_was_down_for_is_told_apart() -> None:
+    report = ChaosReport(plan=ChaosPlan(resources=1, kills=2, churn_seconds=1, replicas=2))
+    report.failovers = [(at(0), 11.0), (at(100), 19.0)]
+    report.outages = [(at(105), at(112))]
+
+    assert report.failovers_clear_of_outages() == [11.0]
+    assert "longest 19.0 s (11.0 s of 1 clear of a restart)" in report.summary()
