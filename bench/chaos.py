@@ -98,6 +98,8 @@ async def main_async(args: argparse.Namespace) -> int:
             log(f"run {run + 1}: {report.summary()}")
             for violation in report.violations:
                 log(f"  VIOLATION: {violation}")
+            for line in report.slow_failovers():
+                log(f"  slow failover: {line}")
             both += [window.seconds for window in report.overlaps]
             failovers += [seconds for _, seconds in report.failovers]
             clear += report.failovers_clear_of_outages()

@@ -35,7 +35,7 @@ from supervisely_operator.api import resource
 from supervisely_operator.reconcile.launch import marker_in, marker_owner
 
 from chaosbench.acting import Window, overlaps
-from chaosbench.replicas import Replicas
+from chaosbench.replicas import Kill, Replicas
 from scalebench.kube import Kube, KubeRequestError, TaskObjects, kube_session
 from scalebench.processes import SimulatorProcess
 
@@ -148,6 +148,29 @@ class ChaosReport:
     """Each death of the acting replica, and the seconds until a replica acted again."""
     outages: list[tuple[datetime, datetime]] = field(default_factory=list)
     """When the API server was down (from the stop to ready again)."""
+    kills_log: list[Kill] = field(default_factory=list)
+    """Every kill, acting replica or not."""
+
+    def slow_failovers(self, over: float = 15.0) -> list[str]:
+        """Each failover longer than ``over`` seconds, with what else happened around it: a
+        restart of the API server, or of the standby that had to take over."""
+        lines = []
+        for died, seconds in self.failovers:
+            if seconds <= over:
+                continue
+            before, after = died - timedelta(seconds=15), died + timedelta(seconds=seconds)
+            near = [
+                f"API server down {start:%H:%M:%S}-{end:%H:%M:%S}"
+                for start, end in self.outages
+                if start < after and before < end
+            ]
+            near += [
+                f"{kill.replica} killed {kill.at:%H:%M:%S}"
+                for kill in self.kills_log
+                if before < kill.at < died
+            ]
+            lines.append(f"{seconds:.1f} s after {died:%H:%M:%S}; {', '.join(near) or 'alone'}")
+        return lines
 
     def failovers_clear_of_outages(self) -> list[float]:
         """The failovers during which the API server was up (nobody acts while nobody can
@@ -506,6 +529,7 @@ async def _check(
     report.windows = replicas.windows(until=datetime.now())
     report.overlaps = overlaps(report.windows)
     report.failovers = replicas.failovers(report.windows)
+    report.kills_log = list(replicas.kills)
     report.violations += acting_violations(report.overlaps)
     rendered = (await admin.get("tasks")).json()
     timelines = (await admin.get("timelines")).json()

@@ -10,6 +10,7 @@ import pytest
 from supervisely_operator.controller.leadership import Leadership
 
 from chaosbench.acting import acting_windows, handovers, overlaps
+from chaosbench.replicas import Kill
 from chaosbench.run import ChaosPlan, ChaosReport
 
 T0 = datetime(2026, 12, 7, 9, 0)
@@ -98,3 +99,11 @@ def test_a_failover_the_api_server_was_down_for_is_told_apart() -> None:
 
     assert report.failovers_clear_of_outages() == [11.0]
     assert "longest 19.0 s (11.0 s of 1 clear of a restart)" in report.summary()
+
+
+def test_a_slow_failover_names_what_happened_around_it() -> None:
+    report = ChaosReport(plan=ChaosPlan(resources=1, kills=2, churn_seconds=1, replicas=2))
+    report.failovers = [(at(20), 11.0), (at(100), 17.0)]
+    report.kills_log = [Kill("b", at(97), acting=False), Kill("a", at(100), acting=True)]
+
+    assert report.slow_failovers() == ["17.0 s after 09:01:40; b killed 09:01:37"]
