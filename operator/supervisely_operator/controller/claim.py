@@ -23,7 +23,7 @@ from typing import Any, Final, Protocol
 import kubernetes
 import urllib3
 
-from supervisely_operator.controller.kube import KubeRefused, ObjectGone, StaleObject
+from supervisely_operator.controller.kube import KubeRefused, ObjectGone, StaleObject, object_gone
 
 PEERING_GROUP: Final = "kopf.dev"
 LEASE_GROUP: Final = "coordination.k8s.io"
@@ -112,7 +112,7 @@ class Calls:
         except kubernetes.client.ApiException as error:
             if error.status == 409:
                 raise StaleObject(str(error.reason)) from None
-            if error.status == 404:
+            if object_gone(error):
                 raise ObjectGone(str(error.reason)) from None
             raise KubeRefused(error.status, str(error.reason)) from None
         except urllib3.exceptions.HTTPError as error:
@@ -250,6 +250,10 @@ async def serves_leases(calls: Calls) -> bool:
         found = await calls(api.get_api_resources)
     except ObjectGone:
         return False
+    except KubeRefused as error:
+        if error.status == 404:  # the group is not served: any 404 says so here
+            return False
+        raise
     return any(resource.name == "leases" for resource in found.resources)
 
 

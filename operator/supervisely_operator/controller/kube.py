@@ -11,6 +11,7 @@ Each public method maps to one RBAC verb; the chart's RBAC test reads ``RBAC_VER
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,20 @@ class StaleObject(Exception):
 
 class ObjectGone(Exception):
     """The object no longer exists (HTTP 404)."""
+
+
+def object_gone(error: kubernetes.client.ApiException) -> bool:
+    """Whether a 404 says the object is gone. Only an answer about it (a Status) does: a bare
+    "404 page not found" comes from a server that does not serve the resource at all right
+    now (a restarted API server does so until its CRDs are served again), and taken for the
+    object gone it ended a deletion before the task was stopped."""
+    if error.status != 404:
+        return False
+    try:
+        answer = json.loads(error.body or "")
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and answer.get("kind") == "Status"
 
 
 class KubeRefused(Exception):
@@ -106,7 +121,7 @@ class KubeApi:
             if error.status == 409:
                 self._answered()
                 raise StaleObject(str(error.reason)) from None
-            if error.status == 404:
+            if object_gone(error):
                 self._answered()
                 raise ObjectGone(str(error.reason)) from None
             raise self._refused(KubeRefused(error.status, str(error.reason))) from None
