@@ -102,7 +102,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 log(f"  slow failover: {line}")
             both += [window.seconds for window in report.overlaps]
             failovers += [seconds for _, seconds in report.failovers]
-            clear += report.failovers_clear_of_outages()
+            clear += report.single_fault_failovers()
             failed += bool(report.violations) or report.settled_s is None
     finally:
         if args.keep_logs:
@@ -115,7 +115,7 @@ async def main_async(args: argparse.Namespace) -> int:
         log(
             f"two replicas acted at once {len(both)} times ({sum(both):.3f} s in all, longest "
             f"{max(both, default=0.0):.3f} s); {len(failovers)} failovers, longest "
-            f"{longest:.1f} s; {len(clear)} clear of an API-server restart, longest "
+            f"{longest:.1f} s; {len(clear)} with no other fault around, longest "
             f"{max(clear, default=0.0):.1f} s"
         )
     return 1 if failed else 0

@@ -151,37 +151,37 @@ class ChaosReport:
     kills_log: list[Kill] = field(default_factory=list)
     """Every kill, acting replica or not."""
 
-    def slow_failovers(self, over: float = 15.0) -> list[str]:
-        """Each failover longer than ``over`` seconds, with what else happened around it: a
-        restart of the API server, or of the standby that had to take over."""
-        lines = []
-        for died, seconds in self.failovers:
-            if seconds <= over:
-                continue
-            before, after = died - timedelta(seconds=15), died + timedelta(seconds=seconds)
-            near = [
-                f"API server down {start:%H:%M:%S}-{end:%H:%M:%S}"
-                for start, end in self.outages
-                if start < after and before < end
-            ]
-            near += [
-                f"{kill.replica} killed {kill.at:%H:%M:%S}"
-                for kill in self.kills_log
-                if before < kill.at < died
-            ]
-            lines.append(f"{seconds:.1f} s after {died:%H:%M:%S}; {', '.join(near) or 'alone'}")
-        return lines
+    def _faults_around(self, died: datetime, seconds: float) -> list[str]:
+        """What else went wrong from 15 s before a death to the end of its failover: an API
+        server down, another kill (say, of the standby about to take over)."""
+        before, after = died - timedelta(seconds=15), died + timedelta(seconds=seconds)
+        around = [
+            f"API server down {start:%H:%M:%S}-{end:%H:%M:%S}"
+            for start, end in self.outages
+            if start < after and before < end
+        ]
+        around += [
+            f"{kill.replica} killed {kill.at:%H:%M:%S}"
+            for kill in self.kills_log
+            if before < kill.at < after and kill.at != died
+        ]
+        return around
 
-    def failovers_clear_of_outages(self) -> list[float]:
-        """The failovers during which the API server was up (nobody acts while nobody can
-        write, so a restart in the middle lengthens a failover by its own length)."""
+    def slow_failovers(self, over: float = 15.0) -> list[str]:
+        """Each failover longer than ``over`` seconds, with the other faults around it."""
         return [
-            seconds
+            f"{seconds:.1f} s after {died:%H:%M:%S}; "
+            f"{', '.join(self._faults_around(died, seconds)) or 'no other fault'}"
             for died, seconds in self.failovers
-            if not any(
-                start < died + timedelta(seconds=seconds) and died < end
-                for start, end in self.outages
-            )
+            if seconds > over
+        ]
+
+    def single_fault_failovers(self) -> list[float]:
+        """The failovers with no other fault around them: a standby that is itself restarting
+        waits the lifetime from its first sight of the claim, and nobody acts while the API
+        server is down, so those lengthen a failover by their own length."""
+        return [
+            seconds for died, seconds in self.failovers if not self._faults_around(died, seconds)
         ]
 
     def summary(self) -> str:
@@ -192,12 +192,12 @@ class ChaosReport:
         if self.plan.replicas > 1:
             both = sum(window.seconds for window in self.overlaps)
             longest = max((seconds for _, seconds in self.failovers), default=0.0)
-            clear = self.failovers_clear_of_outages()
+            clear = self.single_fault_failovers()
             replicas = (
                 f"{self.plan.replicas} replicas, {self.apiserver_restarts} API-server restarts, "
                 f"{len(self.windows)} acting windows, {len(self.overlaps)} with two acting "
                 f"({both:.3f} s), failover {len(self.failovers)}x, longest {longest:.1f} s "
-                f"({max(clear, default=0.0):.1f} s of {len(clear)} clear of a restart); "
+                f"({max(clear, default=0.0):.1f} s of {len(clear)} with no other fault around); "
             )
         return (
             f"{self.created} resources, {self.tasks} tasks, {self.kills} kills; {replicas}"

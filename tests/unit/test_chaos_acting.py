@@ -97,13 +97,22 @@ def test_a_failover_the_api_server_was_down_for_is_told_apart() -> None:
     report.failovers = [(at(0), 11.0), (at(100), 19.0)]
     report.outages = [(at(105), at(112))]
 
-    assert report.failovers_clear_of_outages() == [11.0]
-    assert "longest 19.0 s (11.0 s of 1 clear of a restart)" in report.summary()
+    assert report.single_fault_failovers() == [11.0]
+    assert "longest 19.0 s (11.0 s of 1 with no other fault around)" in report.summary()
 
 
 def test_a_slow_failover_names_what_happened_around_it() -> None:
     report = ChaosReport(plan=ChaosPlan(resources=1, kills=2, churn_seconds=1, replicas=2))
-    report.failovers = [(at(20), 11.0), (at(100), 17.0)]
-    report.kills_log = [Kill("b", at(97), acting=False), Kill("a", at(100), acting=True)]
+    report.failovers = [(at(20), 11.0), (at(100), 17.0), (at(200), 16.0)]
+    report.kills_log = [
+        Kill("b", at(97), acting=False),
+        Kill("a", at(100), acting=True),
+        Kill("b", at(200), acting=True),
+        Kill("a", at(208), acting=False),  # the standby, killed while it waited to take over
+    ]
 
-    assert report.slow_failovers() == ["17.0 s after 09:01:40; b killed 09:01:37"]
+    assert report.slow_failovers() == [
+        "17.0 s after 09:01:40; b killed 09:01:37",
+        "16.0 s after 09:03:20; a killed 09:03:28",
+    ]
+    assert report.single_fault_failovers() == [11.0]
