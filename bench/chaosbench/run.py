@@ -1,6 +1,11 @@
 """One chaos run: a fleet of three kinds of app, a user acting at random, an operator killed at
 random moments, a Supervisely that fails, and the invariants the operator promises.
 
+With ``replicas`` above one the operator runs as peered replicas; then the run kills mostly the
+acting one, restarts the API server now and then (``apiserver_restarts``, each down for
+``apiserver_down`` seconds), and reads from the replicas' logs when each acted: two of them
+acting at once is a violation, and the report gives the longest failover.
+
 The kinds: serving apps (run until stopped), training apps that finish after a few seconds, and
 apps that fail and are restarted until their backoff limit. Meanwhile the simulator answers
 5 % of calls (and the first two starts) with 503, 2 % of starts with 502 after creating the
@@ -18,21 +23,26 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
 import httpx
 
-from supervisely_devkit.demo.process import OperatorProcess, log_errors
+from supervisely_devkit.demo.process import log_errors
 from supervisely_devkit.simulator import Scenario
 from supervisely_operator.api import resource
 from supervisely_operator.reconcile.launch import marker_in, marker_owner
 
-from scalebench.kube import KubeRequestError, TaskObjects, kube_session
+from chaosbench.acting import Window, overlaps
+from chaosbench.replicas import Kill, Replicas
+from scalebench.kube import Kube, KubeRequestError, TaskObjects, kube_session
 from scalebench.processes import SimulatorProcess
 
 Log = Callable[[str], None]
+RestartApiServer = Callable[[float], None]
+"""Stops the API server, keeps it down that many seconds, starts it again (blocking)."""
+PEERING: Final = "chaos"
 
 REQUEST_TIMEOUT: Final = 1.5
 START_GRACE: Final = 4.0
@@ -83,6 +93,20 @@ class ChaosPlan:
     settle_seconds: float = 120.0
     faults: bool = True
     actions_per_second: float = 4.0
+    replicas: int = 1
+    apiserver_restarts: int = 0
+    apiserver_down: float = 3.0
+    peering_lifetime: int = 10
+    peering_renew_deadline: float = 7.0
+    peering_retry_period: float = 2.0
+
+    def peering_env(self) -> dict[str, str]:
+        return {
+            "SUPERVISELY_OPERATOR_PEERING": PEERING,
+            "SUPERVISELY_OPERATOR_PEERING_LIFETIME": str(self.peering_lifetime),
+            "SUPERVISELY_OPERATOR_PEERING_RENEW_DEADLINE": f"{self.peering_renew_deadline:g}",
+            "SUPERVISELY_OPERATOR_PEERING_RETRY_PERIOD": f"{self.peering_retry_period:g}",
+        }
 
 
 @dataclass
@@ -117,14 +141,70 @@ class ChaosReport:
     faults: Counter[str] = field(default_factory=Counter)
     """Calls the simulator answered with a fault, by fault."""
     violations: list[str] = field(default_factory=list)
+    apiserver_restarts: int = 0
+    windows: list[Window] = field(default_factory=list)
+    """When each replica acted (several replicas only)."""
+    overlaps: list[Window] = field(default_factory=list)
+    """When two replicas acted at once."""
+    failovers: list[tuple[datetime, float]] = field(default_factory=list)
+    """Each death of the acting replica, and the seconds until a replica acted again."""
+    outages: list[tuple[datetime, datetime]] = field(default_factory=list)
+    """When the API server was down (from the stop to ready again)."""
+    kills_log: list[Kill] = field(default_factory=list)
+    """Every kill, acting replica or not."""
+
+    def _faults_around(self, died: datetime, seconds: float) -> list[str]:
+        """What else went wrong from 15 s before a death to the end of its failover: an API
+        server down, another kill (say, of the standby about to take over)."""
+        before, after = died - timedelta(seconds=15), died + timedelta(seconds=seconds)
+        around = [
+            f"API server down {start:%H:%M:%S}-{end:%H:%M:%S}"
+            for start, end in self.outages
+            if start < after and before < end
+        ]
+        around += [
+            f"{kill.replica} killed {kill.at:%H:%M:%S}"
+            for kill in self.kills_log
+            if before < kill.at < after and kill.at != died
+        ]
+        return around
+
+    def slow_failovers(self, over: float = 15.0) -> list[str]:
+        """Each failover longer than ``over`` seconds, with the other faults around it."""
+        return [
+            f"{seconds:.1f} s after {died:%H:%M:%S}; "
+            f"{', '.join(self._faults_around(died, seconds)) or 'no other fault'}"
+            for died, seconds in self.failovers
+            if seconds > over
+        ]
+
+    def single_fault_failovers(self) -> list[float]:
+        """The failovers with no other fault around them: a standby that is itself restarting
+        waits the lifetime from its first sight of the claim, and nobody acts while the API
+        server is down, so those lengthen a failover by their own length."""
+        return [
+            seconds for died, seconds in self.failovers if not self._faults_around(died, seconds)
+        ]
 
     def summary(self) -> str:
         actions = ", ".join(f"{name} {count}" for name, count in sorted(self.actions.items()))
         settled = "not settled" if self.settled_s is None else f"settled in {self.settled_s:.0f} s"
         faults = ", ".join(f"{name} {count}" for name, count in sorted(self.faults.items()))
+        replicas = ""
+        if self.plan.replicas > 1:
+            both = sum(window.seconds for window in self.overlaps)
+            longest = max((seconds for _, seconds in self.failovers), default=0.0)
+            clear = self.single_fault_failovers()
+            replicas = (
+                f"{self.plan.replicas} replicas, {self.apiserver_restarts} API-server restarts, "
+                f"{len(self.windows)} acting windows, {len(self.overlaps)} with two acting "
+                f"({both:.3f} s), failover {len(self.failovers)}x, longest {longest:.1f} s "
+                f"({max(clear, default=0.0):.1f} s of {len(clear)} with no other fault around); "
+            )
         return (
-            f"{self.created} resources, {self.tasks} tasks, {self.kills} kills; {actions}; "
-            f"faults: {faults or 'none'}; {settled}; {len(self.violations)} violations"
+            f"{self.created} resources, {self.tasks} tasks, {self.kills} kills; {replicas}"
+            f"{actions}; faults: {faults or 'none'}; {settled}; "
+            f"{len(self.violations)} violations"
         )
 
 
@@ -177,41 +257,69 @@ def manifest(name: str, kind: str) -> dict[str, Any]:
 
 
 async def run_chaos(
-    plan: ChaosPlan, *, kubeconfig: Path, namespace: str, workdir: Path, token: str, log: Log
+    plan: ChaosPlan,
+    *,
+    kubeconfig: Path,
+    namespace: str,
+    workdir: Path,
+    token: str,
+    log: Log,
+    restart_apiserver: RestartApiServer | None = None,
 ) -> ChaosReport:
-    """The whole run; the report lists every invariant that failed (an empty list: all held)."""
+    """The whole run; the report lists every invariant that failed (an empty list: all held).
+
+    ``restart_apiserver`` is needed for ``plan.apiserver_restarts``."""
     report = ChaosReport(plan=plan)
     rng = random.Random(plan.seed)
     with SimulatorProcess(
         scenario=chaos_scenario(plan), token=token, workdir=workdir, name="simulator-chaos"
     ) as simulator:
-        operator = OperatorProcess(
-            kubeconfig=kubeconfig,
-            server=simulator.base_url,
-            token=token,
-            log_path=workdir / "operator-chaos.log",
-            env=OPERATOR_ENV,
-            verbose=False,
-        )
-        await asyncio.to_thread(operator.start)
-        try:
-            async with kube_session(kubeconfig) as kube, simulator.admin() as admin:
+        async with kube_session(kubeconfig) as kube, simulator.admin() as admin:
+            if plan.replicas > 1:
+                await _make_peering(kube)
+            replicas = Replicas.make(
+                plan.replicas,
+                kubeconfig=kubeconfig,
+                server=simulator.base_url,
+                token=token,
+                workdir=workdir,
+                env=OPERATOR_ENV,
+                peering=plan.peering_env(),
+            )
+            await replicas.start()
+            try:
                 objects = TaskObjects(kube, namespace)
                 fleet: dict[str, Tracked] = {}
+                user = asyncio.Lock()  # held by each user action, and through an API outage
                 began = time.monotonic()
                 await asyncio.gather(
-                    _churn(plan, objects, fleet, report, rng, log),
-                    _kill(plan, operator, report, rng, log),
+                    _churn(plan, objects, fleet, report, rng, user, log),
+                    _kill(plan, replicas, report, rng, log),
                     _bursts(plan, admin, began),
+                    _restarts(plan, restart_apiserver, report, random.Random(plan.seed), user, log),
                 )
                 if plan.faults:
                     (await admin.delete("faults")).raise_for_status()
                 log(f"  churn over after {time.monotonic() - began:.0f} s; settling")
                 report.settled_s = await _settle(plan, objects, fleet, log)
-                await _check(report, objects, admin, fleet, token, operator, log)
-        finally:
-            await asyncio.to_thread(operator.stop)
+                await _check(report, objects, admin, fleet, token, replicas, log)
+            finally:
+                await replicas.stop()
     return report
+
+
+async def _make_peering(kube: Kube) -> None:
+    """kopf's peering object, as the chart makes it (its CRD is applied with the operator's)."""
+    body = {
+        "apiVersion": "kopf.dev/v1",
+        "kind": "ClusterKopfPeering",
+        "metadata": {"name": PEERING},
+    }
+    async with kube.session.post(
+        kube.url("/apis/kopf.dev/v1/clusterkopfpeerings"), json=body
+    ) as reply:
+        if reply.status not in (201, 409):
+            reply.raise_for_status()
 
 
 async def _churn(
@@ -220,6 +328,7 @@ async def _churn(
     fleet: dict[str, Tracked],
     report: ChaosReport,
     rng: random.Random,
+    user: asyncio.Lock,
     log: Log,
 ) -> None:
     """The user: create the fleet over the first third, then act at random on what exists."""
@@ -230,16 +339,19 @@ async def _churn(
         if report.created < plan.resources and (
             time.monotonic() < create_until or rng.random() < 0.3
         ):
-            await _create_next(objects, fleet, report)
+            async with user:
+                await _create_next(objects, fleet, report)
             # Creation is a burst (kubectl apply of a directory); acts come at the user's pace.
             await asyncio.sleep(0 if time.monotonic() < create_until else pause)
             continue
         alive = [tracked for tracked in fleet.values() if not tracked.deleted]
         if alive:
-            await _act(rng.choice(alive), objects, report, rng)
+            async with user:
+                await _act(rng.choice(alive), objects, report, rng)
         await asyncio.sleep(pause * rng.uniform(0.5, 1.5))
     while report.created < plan.resources:  # a short run still makes the whole fleet
-        await _create_next(objects, fleet, report)
+        async with user:
+            await _create_next(objects, fleet, report)
     log(f"  {report.created} resources, {sum(report.actions.values())} user actions")
 
 
@@ -281,19 +393,51 @@ async def _act(
 
 
 async def _kill(
-    plan: ChaosPlan, operator: OperatorProcess, report: ChaosReport, rng: random.Random, log: Log
+    plan: ChaosPlan, replicas: Replicas, report: ChaosReport, rng: random.Random, log: Log
 ) -> None:
-    """SIGKILL the operator ``plan.kills`` times at random moments of the churn."""
+    """SIGKILL the operator (mostly the acting replica) ``plan.kills`` times at random moments of
+    the churn, and start it again at once."""
     moments = sorted(rng.uniform(0.05, 0.95) * plan.churn_seconds for _ in range(plan.kills))
     began = time.monotonic()
     for moment in moments:
         await asyncio.sleep(max(0.0, began + moment - time.monotonic()))
-        await asyncio.to_thread(operator.kill)
+        await replicas.kill_one(rng)
         report.kills += 1
-        await asyncio.sleep(rng.uniform(0.0, 1.0))
-        await asyncio.to_thread(operator.start)
     if plan.kills:
-        log(f"  {report.kills} kills")
+        acting = sum(kill.acting for kill in replicas.kills)
+        which = f" ({acting} of the acting replica)" if plan.replicas > 1 else ""
+        log(f"  {report.kills} kills{which}")
+
+
+async def _restarts(
+    plan: ChaosPlan,
+    restart_apiserver: RestartApiServer | None,
+    report: ChaosReport,
+    rng: random.Random,
+    user: asyncio.Lock,
+    log: Log,
+) -> None:
+    """Restart the API server ``plan.apiserver_restarts`` times at random moments of the churn.
+
+    The user waits meanwhile (their requests would fail, and a write whose answer is lost would
+    leave the run unsure what the spec says); the replicas do not: riding it out is the test.
+    """
+    if not plan.apiserver_restarts:
+        return
+    if restart_apiserver is None:
+        raise ValueError("apiserver_restarts needs a way to restart the API server")
+    moments = sorted(
+        rng.uniform(0.1, 0.9) * plan.churn_seconds for _ in range(plan.apiserver_restarts)
+    )
+    began = time.monotonic()
+    for moment in moments:
+        await asyncio.sleep(max(0.0, began + moment - time.monotonic()))
+        async with user:
+            down = datetime.now()
+            await asyncio.to_thread(restart_apiserver, plan.apiserver_down)
+            report.outages.append((down, datetime.now()))
+        report.apiserver_restarts += 1
+    log(f"  {report.apiserver_restarts} API-server restarts")
 
 
 async def _bursts(plan: ChaosPlan, admin: httpx.AsyncClient, began: float) -> None:
@@ -379,11 +523,16 @@ async def _check(
     admin: httpx.AsyncClient,
     fleet: dict[str, Tracked],
     token: str,
-    operator: OperatorProcess,
+    replicas: Replicas,
     log: Log,
 ) -> None:
     """Every invariant of the issue, each failure one line in ``report.violations``."""
     await asyncio.sleep(1.0)  # tasks asked to stop at the very end finish terminating
+    report.windows = replicas.windows(until=datetime.now())
+    report.overlaps = overlaps(report.windows)
+    report.failovers = replicas.failovers(report.windows)
+    report.kills_log = list(replicas.kills)
+    report.violations += acting_violations(report.overlaps)
     rendered = (await admin.get("tasks")).json()
     timelines = (await admin.get("timelines")).json()
     calls = (await admin.get("calls")).json()
@@ -392,14 +541,25 @@ async def _check(
     report.tasks = len(tasks)
     stored = {item["metadata"]["uid"]: item for item in await objects.list()}
     report.violations += find_violations(tasks, fleet, stored)
-    metrics = (await admin.get(operator.metrics_url)).text
-    texts = [*_visible_texts(operator, stored), ("the metrics", metrics)]
+    texts = _visible_texts(replicas.logs(), stored)
+    for name, process in replicas.processes.items():
+        texts.append((f"the metrics of {name}", (await admin.get(process.metrics_url)).text))
     leaks = [where for where, text in texts if token in text]
     report.violations += [f"the API token appears in {where}" for where in leaks]
     report.violations += [
-        f"the operator logged: {entry[:300]}" for entry in log_errors(operator.log())
+        f"{name} logged: {entry[:300]}"
+        for name, text in replicas.logs().items()
+        for entry in log_errors(text)
     ]
     log(f"  checked {len(tasks)} tasks of {len(fleet)} resources")
+
+
+def acting_violations(both: list[Window]) -> list[str]:
+    """Each moment two replicas acted at once."""
+    return [
+        f"{window.replica} acted at once for {window.seconds:.3f} s from {window.start:%H:%M:%S.%f}"
+        for window in both
+    ]
 
 
 def find_violations(
@@ -445,9 +605,9 @@ def find_violations(
 
 
 def _visible_texts(
-    operator: OperatorProcess, stored: dict[str, dict[str, Any]]
+    logs: dict[str, str], stored: dict[str, dict[str, Any]]
 ) -> list[tuple[str, str]]:
-    """Everything a user or a log collector sees: the operator's log, every object."""
-    texts = [("the operator's log", operator.log())]
+    """Everything a user or a log collector sees: the operator's logs, every object."""
+    texts = [(f"the log of {name}", text) for name, text in logs.items()]
     texts += [(f"object {item['metadata']['name']}", repr(item)) for item in stored.values()]
     return texts

@@ -23,7 +23,7 @@ from supervisely_devkit.simulator.clock import DEFAULT_CLOCK, Clock
 if TYPE_CHECKING:
     from supervisely_operator.controller.kube import KubeApi
 
-    from controller_harness import ApiServerEmulator, Cluster, OperatorStarter
+    from controller_harness import ApiServerEmulator, Cluster, OperatorStarter, OperatorThread
 
 PHASE_SECONDS = 0.2
 """How long each phase of a simulated task lasts: long enough that a loaded 2-core machine
@@ -200,9 +200,11 @@ async def start_operator(
         monkeypatch.delenv(name, raising=False)
     async with contextlib.AsyncExitStack() as running:
 
-        async def start(*, remotes: object | None = None, **env: str) -> None:
+        async def start(*, remotes: object | None = None, **env: str) -> OperatorThread:
             for name, value in {**fast_operator_env, **env}.items():
                 monkeypatch.setenv(name, value)
-            await running.enter_async_context(running_operator(OperatorSettings(), remotes=remotes))
+            return await running.enter_async_context(
+                running_operator(OperatorSettings(), remotes=remotes)
+            )
 
         yield start

@@ -93,8 +93,9 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     - Every write moves ``resourceVersion``. A merge patch that carries
       ``metadata.resourceVersion`` is a precondition: 409 Conflict when it is not current. A
       JSON patch whose ``test`` op fails gets 422 (kopf guards its finalizer patch so).
-    - Writes to ``/status`` change only ``status``; writes to the object never change it;
-      ``generation`` moves when ``spec`` does.
+    - Writes to ``/status`` change only ``status``; writes to the object never change it, unless
+      the resource has no status subresource (kopf's peering objects); ``generation`` moves
+      when ``spec`` does.
     - :meth:`before_write` shows a test each write before it is applied, and
       :meth:`race_next_write` puts another client's write right in front of one of the
       operator's: a genuine conflict rather than a canned 409 reply.
@@ -164,8 +165,9 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             patched = _patched(current, body, plural=key[0].plural or "", name=key[2])
             if subresource == "status":
                 patched = {**current, "status": patched.get("status")}
-            else:
+            elif key[0] not in self.resources or "status" in self.resources[key[0]].subresources:
                 patched["status"] = current.get("status")
+            # else: no status subresource (kopf's peering objects), status is written in place
             patched = {field: value for field, value in patched.items() if value is not None}
             metadata = patched.setdefault("metadata", {})
             metadata["resourceVersion"] = str(next(self._versions))
@@ -307,11 +309,17 @@ class OperatorThread:
         if self._error is not None:
             raise AssertionError("the operator failed") from self._error
 
+    async def halt(self) -> None:
+        """Stop it as SIGTERM would, wait until it has exited, raise what made it fail."""
+        self.stop()
+        await wait_until(lambda: self.exited, what="operator stopped", within=15)
+        self.check()
+
 
 @asynccontextmanager
 async def running_operator(
     config: OperatorSettings, *, remotes: object | None = None
-) -> AsyncIterator[None]:
+) -> AsyncIterator[OperatorThread]:
     """Run the operator as ``supervisely-operator run`` would, until the block exits.
 
     ``remotes`` replaces the remote seam (the shell's one fake); by default it is the real one.
@@ -322,17 +330,18 @@ async def running_operator(
         await wait_until(lambda: operator.ready or operator.exited, what="operator ready")
         operator.check()
         assert not operator.exited, "the operator exited during its startup"
-        yield
+        yield operator
     finally:
-        operator.stop()
-        await wait_until(lambda: operator.exited, what="operator stopped", within=15)
-        operator.check()
+        await operator.halt()
 
 
 class OperatorStarter(Protocol):
-    """Starts the operator with this environment (on top of the ``fast_operator_env`` fixture)."""
+    """Starts the operator with this environment (on top of the ``fast_operator_env`` fixture);
+    a test may stop it early (``halt``), else it stops when the test ends."""
 
-    def __call__(self, *, remotes: object | None = None, **env: str) -> Awaitable[None]: ...
+    def __call__(
+        self, *, remotes: object | None = None, **env: str
+    ) -> Awaitable[OperatorThread]: ...
 
 
 class Cluster:

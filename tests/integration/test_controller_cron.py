@@ -87,6 +87,7 @@ def reconciler_at(
         directory=Directory(Index(api)),
         post_event=lambda obj, event: events.append(event),
         metrics=metrics or OperatorMetrics(),
+        fence=lambda: None,
         now=lambda: now,
     )
 

@@ -46,6 +46,7 @@ def reconciler(kube: KubeApi, metrics: OperatorMetrics) -> Reconciler:
         finalizer=FINALIZER,
         post_event=lambda obj, event: None,
         metrics=metrics,
+        fence=lambda: None,
     )
 
 

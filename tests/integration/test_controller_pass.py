@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from supervisely_operator.controller.kube import KubeApi, StaleObject
+from supervisely_operator.controller.leadership import Leadership
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import Reconciler
 from supervisely_operator.controller.startup import FINALIZER
@@ -51,6 +52,7 @@ def reconciler(kube: KubeApi, events: list[Event]) -> Reconciler:
         finalizer=FINALIZER,
         post_event=post_event,
         metrics=OperatorMetrics(),
+        fence=Leadership(standalone=True).check,
     )
 
 

@@ -22,7 +22,7 @@ import pytest
 from chart_render import NAMESPACE, load_chart, render_objects
 from supervisely_operator.api import resource
 from supervisely_operator.controller import kube, permissions
-from supervisely_operator.controller.permissions import Rule, required_rules
+from supervisely_operator.controller.permissions import Rule, election_rules, required_rules
 
 WATCHED = ["team-a", "team-b"]
 
@@ -50,8 +50,22 @@ def grants_of_role(role: dict[str, Any]) -> Grants:
     return {key: frozenset(verbs) for key, verbs in grants.items()}
 
 
+ELECTION = "-leader-election"
+
+
 def roles(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [obj for obj in objects if obj["kind"] == kind]
+    """The (Cluster)Roles or bindings for the resources; the election's own are apart."""
+    return [
+        obj
+        for obj in objects
+        if obj["kind"] == kind and not obj["metadata"]["name"].endswith(ELECTION)
+    ]
+
+
+def election_roles(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [
+        obj for obj in objects if obj["kind"] == kind and obj["metadata"]["name"].endswith(ELECTION)
+    ]
 
 
 @pytest.mark.parametrize("peering", [False, True], ids=["standalone", "peering"])
@@ -101,6 +115,28 @@ def test_namespaced_mode_needs_nothing_cluster_scoped() -> None:
     for peering in (False, True):
         granted = grants_of_rules(required_rules(clusterwide=False, peering=peering))
         assert not cluster_scoped & set(granted)
+
+
+@pytest.mark.parametrize("namespaces", [[], WATCHED], ids=["cluster-wide", "namespaced"])
+def test_peering_grants_the_claim_in_the_release_namespace_only(
+    chart: helm_python.Chart, namespaces: list[str]
+) -> None:
+    """The Lease lives in the operator's own namespace: a Role there, never leases elsewhere
+    (a cluster-wide grant on Leases would let it take other controllers' leadership)."""
+    objects = render_objects(chart, {"namespaces": namespaces, "peering": {"enabled": True}})
+    [role] = election_roles(objects, "Role")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert grants_of_role(role) == grants_of_rules(election_rules())
+    [binding] = election_roles(objects, "RoleBinding")
+    assert binding["metadata"]["namespace"] == NAMESPACE
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    assert_binds_the_operator(objects, binding)
+    standalone = render_objects(chart, {"namespaces": namespaces})
+    assert election_roles(standalone, "Role") == []
 
 
 def test_rbac_off_renders_no_roles(chart: helm_python.Chart) -> None:

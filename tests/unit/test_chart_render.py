@@ -379,6 +379,7 @@ def test_peering_runs_replicas_under_one_peering_object(
     assert env_of(objects)["SUPERVISELY_OPERATOR_PEERING"]["value"] == name
     config = operator_config(objects, monkeypatch)
     assert (config.peering, config.peering_lifetime) == (name, 10)
+    assert (config.peering_renew_deadline, config.peering_retry_period) == (7, 2)
 
 
 def test_namespaced_peering_has_one_peering_object_per_namespace(

@@ -42,6 +42,8 @@ DEDICATED = {
     "namespaces": "namespaces",
     "peering": "peering",
     "peering_lifetime": "peering.lifetime",
+    "peering_renew_deadline": "peering.renewDeadline",
+    "peering_retry_period": "peering.retryPeriod",
     "liveness_endpoint": "the --liveness argument",
     "metrics_port": "metrics",
     "metrics_per_resource": "metrics.perResource",
@@ -135,6 +137,20 @@ def test_several_replicas_need_peering(chart: helm_python.Chart) -> None:
     with pytest.raises(helm_python.HelmRenderError, match=r"needs peering\.enabled"):
         chart.render({"replicas": 2}, name="r", namespace="n")
     render_objects(chart, {"replicas": 2, "peering": {"enabled": True}})
+
+
+@pytest.mark.parametrize(
+    "peering",
+    [
+        pytest.param({"renewDeadline": 10}, id="deadline-as-long-as-the-lifetime"),
+        pytest.param({"renewDeadline": 3, "retryPeriod": 3}, id="no-renewal-before-the-deadline"),
+    ],
+)
+def test_an_acting_replica_must_stop_before_it_may_be_replaced(
+    chart: helm_python.Chart, peering: dict[str, Any]
+) -> None:
+    with pytest.raises(helm_python.HelmRenderError, match=r"retryPeriod .* < renewDeadline"):
+        chart.render({"peering": {"enabled": True, **peering}}, name="r", namespace="n")
 
 
 def test_default_values_pass_the_schema(chart: helm_python.Chart) -> None:

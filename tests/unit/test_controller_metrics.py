@@ -5,11 +5,9 @@ A fresh :class:`OperatorMetrics` is scraped through prometheus-client's own expo
 parser, as Prometheus would read it.
 """
 
-import inspect
-import logging
+import asyncio
 from pathlib import Path
 
-import kopf._core.engines.peering as kopf_peering
 import pytest
 from click.testing import CliRunner
 from prometheus_client import generate_latest
@@ -18,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from supervisely_operator.api import SuperviselyTaskStatus
 from supervisely_operator.cli import generated_blocks, main
 from supervisely_operator.controller import metric_list
-from supervisely_operator.controller.leadership import PEERING_LOGGER, follow_leadership
+from supervisely_operator.controller.leadership import Leadership
 from supervisely_operator.controller.metrics import STATE_TTL, OperatorMetrics
 from supervisely_operator.reconcile.milestones import (
     RunOutcome,
@@ -254,32 +252,28 @@ def test_requests_held_at_each_gate_are_read_at_scrape_time() -> None:
     assert scrape(metrics)[key] == 3
 
 
-def test_a_replica_leads_until_kopf_pauses_it_and_again_when_kopf_resumes_it() -> None:
+async def test_the_leader_gauge_follows_the_gate_the_passes_obey() -> None:
+    """Wired as start-up wires it: a standby reads 0, a renewed claim 1, its lapse 0."""
     metrics = OperatorMetrics()
-    follower = follow_leadership(metrics)
-    logger = logging.getLogger(PEERING_LOGGER)
-    try:
-        assert scrape(metrics)[("supervisely_operator_leader", ())] == 1
-        logger.info("Pausing operations in favour of [Peer(...)].")
-        assert scrape(metrics)[("supervisely_operator_leader", ())] == 0
-        logger.info("Resuming operations after the pause. Conflicting operators ... are gone.")
-        assert scrape(metrics)[("supervisely_operator_leader", ())] == 1
-        logger.warning("Pausing all operators, including self: [...]")
-        assert scrape(metrics)[("supervisely_operator_leader", ())] == 0
-    finally:
-        follower.stop()
-    logger.info("Resuming operations after the pause.")
-    assert scrape(metrics)[("supervisely_operator_leader", ())] == 0, "stopped following"
+    leadership = Leadership(standalone=False)
+    metrics.leading(leadership.leading)
+    leadership.listen(metrics.leading)
+    assert scrape(metrics)[("supervisely_operator_leader", ())] == 0
+    loop = asyncio.get_running_loop()
+    leadership.extend(loop.time() + 0.05, holder="a (Lease ns/x)")
+    assert scrape(metrics)[("supervisely_operator_leader", ())] == 1
+    await asyncio.sleep(0.1)
+    assert scrape(metrics)[("supervisely_operator_leader", ())] == 0, "the claim lapsed"
+    leadership.extend(loop.time() + 10, holder="a (Lease ns/x)")
+    leadership.end("b holds the claim")
+    assert scrape(metrics)[("supervisely_operator_leader", ())] == 0
 
 
-def test_kopf_still_says_pausing_and_resuming_as_the_leader_gauge_reads_it() -> None:
-    """The gauge follows kopf's words (controller/leadership.py): a kopf that rewords them
-    must fail here, not leave every replica reporting itself the leader."""
-    source = inspect.getsource(kopf_peering.process_peering_event)
-    assert 'logger.info(f"Pausing operations in favour of' in source
-    assert 'logger.warning(f"Pausing all operators, including self' in source
-    assert 'logger.info(f"Resuming operations after the pause.' in source
-    assert kopf_peering.logger.name == PEERING_LOGGER
+async def test_a_standalone_replica_always_leads() -> None:
+    metrics = OperatorMetrics()
+    leadership = Leadership(standalone=True)
+    metrics.leading(leadership.leading)
+    assert scrape(metrics)[("supervisely_operator_leader", ())] == 1
 
 
 @pytest.mark.parametrize("path", sorted(GENERATED))

@@ -193,6 +193,29 @@ def test_namespaces_and_peering_narrow_the_scope_and_turn_on_high_availability(
 
 
 @pytest.mark.parametrize(
+    ("deadline", "retry", "refused"),
+    [
+        pytest.param("10", "2", True, id="deadline-as-long-as-the-lifetime"),
+        pytest.param("12", "2", True, id="deadline-past-the-lifetime"),
+        pytest.param("2", "2", True, id="no-renewal-before-the-deadline"),
+        pytest.param("9.5", "2", False, id="deadline-just-below-the-lifetime"),
+    ],
+)
+def test_an_acting_replica_stops_before_a_standby_may_take_over(
+    bare_environment: pytest.MonkeyPatch, deadline: str, retry: str, refused: bool
+) -> None:
+    bare_environment.setenv("SUPERVISELY_OPERATOR_PEERING_LIFETIME", "10")
+    bare_environment.setenv("SUPERVISELY_OPERATOR_PEERING_RENEW_DEADLINE", deadline)
+    bare_environment.setenv("SUPERVISELY_OPERATOR_PEERING_RETRY_PERIOD", retry)
+
+    if refused:
+        with pytest.raises(ValidationError, match="must stop acting before a standby"):
+            OperatorSettings()
+    else:
+        assert OperatorSettings().peering_renew_deadline == float(deadline)
+
+
+@pytest.mark.parametrize(
     ("grace", "timeout", "refused"),
     [
         pytest.param("30", "30", True, id="grace-exactly-the-timeout"),

@@ -9,6 +9,7 @@ exercised by tests/e2e.
 import os
 import pathlib
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -18,6 +19,7 @@ from supervisely_devkit.devcluster.cluster import (
     DevClusterStartError,
     pick_free_ports,
 )
+from supervisely_devkit.devcluster.processes import _with_parent_death_signal
 
 LONG_SLEEP = "exec sleep 120\n"
 
@@ -109,3 +111,13 @@ def test_a_port_taken_meanwhile_is_retried_on_other_ports(tmp_path: pathlib.Path
         DevCluster(binaries=binaries).start()
     assert not caught.value.port_taken
     assert attempts.read_text().splitlines() == ["run", "run"]
+
+
+def test_only_a_server_started_from_the_main_thread_dies_with_its_starter() -> None:
+    """Linux sends the parent-death signal when the starting thread exits: an API server that
+    the chaos run restarts from a worker thread must not die with that thread."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("no setpriv here: no server dies with its starter")
+    assert "--pdeathsig" in _with_parent_death_signal(["server"])
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(_with_parent_death_signal, ["server"]).result() == ["server"]

@@ -138,15 +138,22 @@ class FakeApiServer:
         app.router.add_get(
             "/apis/example.test", self._json({"kind": "APIGroup", "served-by": "upstream"})
         )
+        app.router.add_get(
+            "/apis/example.test/v1beta1/namespaces/ns/widgets/gone",
+            self._json(
+                {"kind": "Status", "code": 404, "reason": "NotFound", "details": {"name": "gone"}},
+                status=404,
+            ),
+        )
         app.router.add_get("/watch", self._watch)
         app.router.add_get("/redirect", self._redirect)
         app.router.add_route("*", "/echo/{tail:.*}", self._echo)
         return app
 
     @staticmethod
-    def _json(document: dict[str, Any]) -> Any:
+    def _json(document: dict[str, Any], status: int = 200) -> Any:
         async def handler(request: web.Request) -> web.Response:
-            return web.json_response(document)
+            return web.json_response(document, status=status)
 
         return handler
 
@@ -337,6 +344,31 @@ async def test_a_watch_streams_chunk_by_chunk_before_the_upstream_finishes(setup
         second = await asyncio.wait_for(response.content.readline(), STEP_TIMEOUT)
         assert json.loads(second)["type"] == "DELETED"
         assert await response.content.read() == b""
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        pytest.param(
+            "/apis/example.test/v1beta1/widgets?watch=true", 503, id="served-crd-starting"
+        ),
+        pytest.param("/apis/example.test/v1beta1/namespaces/ns/widgets/w1", 503, id="an-object"),
+        pytest.param(
+            "/apis/example.test/v1beta1/namespaces/ns/widgets/gone", 404, id="object-gone"
+        ),
+        pytest.param("/apis/example.test/v1beta1/gadgets", 404, id="no-such-crd"),
+        pytest.param("/apis/example.test/v9/widgets", 404, id="no-such-version"),
+    ],
+)
+async def test_a_bare_404_for_a_served_crd_means_starting_and_is_a_503(
+    setup: Setup, path: str, status: int
+) -> None:
+    """A restarted server answers "404 page not found" until it serves its CRDs again; kopf's
+    watcher would take that for the resource gone and stop the whole operator."""
+    async with setup.http.get(setup.front_url + path) as response:
+        assert response.status == status
+        if status == 503:
+            assert (await response.json())["reason"] == "ServiceUnavailable"
 
 
 async def test_an_unreachable_upstream_gives_kubernetes_status_errors() -> None:

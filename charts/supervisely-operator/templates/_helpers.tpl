@@ -130,4 +130,8 @@ Refuse values that would make a broken operator, with a message that says what t
 {{- if and (gt (int .Values.replicas) 1) (not .Values.peering.enabled) }}
 {{- fail (printf "replicas: %d needs peering.enabled: true; standalone replicas would each act on every SuperviselyTask" (int .Values.replicas)) }}
 {{- end }}
+{{- $peering := .Values.peering }}
+{{- if not (and (lt (float64 $peering.retryPeriod) (float64 $peering.renewDeadline)) (lt (float64 $peering.renewDeadline) (float64 $peering.lifetime))) }}
+{{- fail (printf "peering: retryPeriod (%v) < renewDeadline (%v) < lifetime (%v) must hold; the acting replica must stop before a standby may take over" $peering.retryPeriod $peering.renewDeadline $peering.lifetime) }}
+{{- end }}
 {{- end }}

@@ -9,6 +9,9 @@ The daemon wakes for its next tick, for an edit or a trigger of the cron task, a
 its runs changes (through the registry of wake-ups); the local API server has no garbage
 collector, so a deleted cron task's runs are deleted here too (a real cluster's collector does
 the same through their ownerReferences).
+
+Like a task's passes, a cron task's run only while this replica leads (:mod:`.leadership`):
+each act asks the fence first, and a pass is cut off the moment the replica stands down.
 """
 
 import asyncio
@@ -25,7 +28,8 @@ from supervisely_operator.api import resource
 from supervisely_operator.api.cron import SuperviselyCronTaskSpec, SuperviselyCronTaskStatus
 from supervisely_operator.controller.directory import Directory
 from supervisely_operator.controller.kube import KubeApi, KubeRefused, ObjectGone, StaleObject
-from supervisely_operator.controller.loop import daemon_sleep
+from supervisely_operator.controller.leadership import Leadership, NotLeading
+from supervisely_operator.controller.loop import NOT_LEADING_RECHECK, daemon_sleep
 from supervisely_operator.controller.merge_patch import merge_patch
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import (
@@ -55,9 +59,13 @@ class CronReconciler:
         directory: Directory,
         post_event: EventPoster,
         metrics: OperatorMetrics,
+        fence: Callable[[], None],
         now: Callable[[], datetime] = utc_now,
     ) -> None:
+        """``fence`` raises when this replica may not act now; it is asked right before every
+        run made or deleted, status write and Event."""
         self._kube = kube
+        self._fence = fence
         self._directory = directory
         self._post_event = post_event
         self._metrics = metrics
@@ -92,14 +100,17 @@ class CronReconciler:
         )
         if plan.make is not None:
             assert spec is not None, "a broken spec makes no run"
+            self._fence()
             made = await self._kube.create(
                 namespace=cron.namespace, body=run_object(cron, spec, plan.make)
             )
             if not made:
                 logger.debug("Run %s exists already", plan.make.name)
         for run in plan.delete:
+            self._fence()
             await self._kube.delete(namespace=cron.namespace, name=run.name, uid=run.uid)
         if plan.status != status:
+            self._fence()
             await self._kube.patch_cron_status(
                 namespace=cron.namespace,
                 name=cron.name,
@@ -108,6 +119,7 @@ class CronReconciler:
             )
         for event in plan.events:
             level = logging.WARNING if event.type == "Warning" else logging.INFO
+            self._fence()
             logger.log(level, "%s: %s", event.reason, event.message)
             self._post_event(obj, event)
         self._metrics.cron_events(event.reason for event in plan.events)
@@ -128,11 +140,18 @@ async def keep_on_schedule(
     wakeups: Wakeups = memo.wakeups
     wakeups.register(uid, wakeup)
     reconciler: CronReconciler = memo.cron_reconciler
+    leadership: Leadership = memo.leadership
     try:
         while not stopped:
             wakeup.clear()
+            if not leadership.leading:
+                await daemon_sleep(stopped, leadership.acting, NOT_LEADING_RECHECK)
+                continue
             try:
-                plan = await reconciler.run_pass(body, logger=logger)
+                async with leadership.term():
+                    plan = await reconciler.run_pass(body, logger=logger)
+            except NotLeading:
+                continue
             except (StaleObject, KubeRefused):
                 delay = RETRY_DELAY
             except ObjectGone:
@@ -149,10 +168,13 @@ async def cron_changed(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: 
     """An edit or a trigger wakes the cron task's daemon; its deletion deletes its runs."""
     metadata = body.metadata
     if type == "DELETED":
+        leadership: Leadership = memo.leadership
+        if not leadership.leading:
+            return  # the leader deletes them (or the cluster's garbage collector does)
         directory: Directory = memo.directory
         kube: KubeApi = memo.kube
         for run in directory.runs(metadata["uid"]):
-            with contextlib.suppress(ObjectGone, KubeRefused):
+            with contextlib.suppress(ObjectGone, StaleObject, KubeRefused):
                 await kube.delete(namespace=metadata["namespace"], name=run.name, uid=run.uid)
         return
     status = body.get("status") or {}

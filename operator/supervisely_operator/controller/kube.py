@@ -11,6 +11,7 @@ Each public method maps to one RBAC verb; the chart's RBAC test reads ``RBAC_VER
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,20 @@ class ObjectGone(Exception):
     """The object no longer exists (HTTP 404)."""
 
 
+def object_gone(error: kubernetes.client.ApiException) -> bool:
+    """Whether a 404 says the object is gone. Only an answer about it (a Status) does: a bare
+    "404 page not found" comes from a server that does not serve the resource at all right
+    now (a restarted API server does so until its CRDs are served again), and taken for the
+    object gone it ended a deletion before the task was stopped."""
+    if error.status != 404:
+        return False
+    try:
+        answer = json.loads(error.body or "")
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and answer.get("kind") == "Status"
+
+
 class KubeRefused(Exception):
     """The API server refused a call (403, 500, ...) or could not be reached (``status`` None).
 
@@ -65,13 +80,17 @@ class SecretData:
         return f"SecretData(keys={sorted(self.values)})"
 
 
-def load_kube_config() -> kubernetes.client.ApiClient:
-    """In-cluster configuration when running in a pod, else the current kubeconfig context."""
+def load_kube_config(*, retries: int | None = None) -> kubernetes.client.ApiClient:
+    """In-cluster configuration when running in a pod, else the current kubeconfig context.
+
+    ``retries``: urllib3's own retries of a failed request (None: urllib3's default of 3).
+    """
     configuration = kubernetes.client.Configuration()
     try:
         kubernetes.config.load_incluster_config(client_configuration=configuration)
     except kubernetes.config.ConfigException:
         kubernetes.config.load_kube_config(client_configuration=configuration)
+    configuration.retries = retries
     return kubernetes.client.ApiClient(configuration)
 
 
@@ -130,7 +149,7 @@ class KubeApi:
             if error.status == 409:
                 self._answered()
                 raise StaleObject(str(error.reason)) from None
-            if error.status == 404:
+            if object_gone(error):
                 self._answered()
                 raise ObjectGone(str(error.reason)) from None
             raise self._refused(KubeRefused(error.status, str(error.reason))) from None

@@ -9,6 +9,11 @@ differ only in where the next pass's object comes from and when they are done
 Per object, on kopf's per-object memo: the object's remote (its
 :class:`~supervisely_operator.remote.TaskRemote`), its wake-up event, a lock that keeps its
 daemon and its deletion handler from passing at once, and whether it is paused.
+
+Passes run only while this replica leads (:mod:`.leadership`). kopf pauses a replica's watches
+and daemons when it sees a peer of a higher priority, but a pass under way, a deletion handler,
+and a replica that cannot see the peering object at all would go on; so each pass runs inside
+the leader's term and is cut off the moment it ends, and the loop then waits to lead again.
 """
 
 import asyncio
@@ -21,6 +26,7 @@ import kopf
 from supervisely_operator.api.reasons import Reason
 from supervisely_operator.api.resource import PAUSED_ANNOTATION, is_paused
 from supervisely_operator.controller.kube import KubeApi, KubeRefused, ObjectGone, StaleObject
+from supervisely_operator.controller.leadership import Leadership, NotLeading
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import Logger, PassResult, Reconciler, Snapshot
 from supervisely_operator.reconcile.situation import ResourceRef
@@ -34,6 +40,8 @@ PAUSED_DELETION_RECHECK: Final = 5.0
 """Seconds between reads of a paused resource whose deletion waits for it to be unpaused."""
 IDLE_RECHECK: Final = 3600.0
 """A resource whose decision waits for nothing (a finished task) is still re-checked this often."""
+NOT_LEADING_RECHECK: Final = 5.0
+"""Seconds between looks at whether a deletion still waits, while another replica leads."""
 
 Obj = Mapping[str, Any] | Snapshot
 
@@ -117,6 +125,10 @@ class ObjectSource(Protocol):
         """Whether this pass was the last one needed."""
         ...
 
+    async def still_there(self) -> bool:
+        """Whether the object still needs this loop (asked while another replica leads)."""
+        ...
+
     async def sleep(self, wakeup: asyncio.Event, seconds: float) -> None:
         """Wait ``seconds``, or less if woken."""
         ...
@@ -142,6 +154,9 @@ class LiveBody:
 
     def finished(self, result: PassResult) -> bool:
         return False  # kopf stops the daemon when the deletion begins
+
+    async def still_there(self) -> bool:
+        return True  # kopf stops the daemon when the object goes, or when it pauses
 
     async def sleep(self, wakeup: asyncio.Event, seconds: float) -> None:
         await daemon_sleep(self._stopped, wakeup, seconds)
@@ -181,6 +196,16 @@ class ReadBack:
     def finished(self, result: PassResult) -> bool:
         return result.plan.release
 
+    async def still_there(self) -> bool:
+        """The leader may finish the deletion meanwhile; kopf, paused, would not say so."""
+        try:
+            obj = await self._kube.get(namespace=self._ref.namespace, name=self._ref.name)
+        except ObjectGone:
+            return False
+        except KubeRefused:
+            return True
+        return bool(obj["metadata"].get("uid") == self._ref.uid)
+
     async def sleep(self, wakeup: asyncio.Event, seconds: float) -> None:
         if seconds > 0:
             with contextlib.suppress(TimeoutError):
@@ -200,6 +225,7 @@ class ResourceLoop:
         self._remote = remote_of(memo, ref)
         self._reconciler: Reconciler = memo.reconciler
         self._metrics: OperatorMetrics = memo.metrics
+        self._leadership: Leadership = memo.leadership
         memo.wakeups.register(ref.uid, wakeup_of(memo))
 
     async def run(self, source: ObjectSource) -> None:
@@ -208,10 +234,21 @@ class ResourceLoop:
         wakeup = wakeup_of(self._memo)
         due = loop.time()
         last: PassResult | None = None
+        leadership = self._leadership
         while source.running:
             wakeup.clear()
+            if not leadership.leading:
+                last = None  # another replica may have written meanwhile: start from the object
+                await source.sleep(leadership.acting, NOT_LEADING_RECHECK)
+                if not leadership.leading and not await source.still_there():
+                    return
+                due = loop.time()
+                continue
             try:
-                result = await self._next_pass(source, last, due=due)
+                async with leadership.term():
+                    result = await self._next_pass(source, last, due=due)
+            except NotLeading:
+                continue
             except ObjectGone:
                 return
             except KubeRefused:
@@ -261,7 +298,7 @@ class ResourceLoop:
                 # Logged once per outage by KubeApi; the loop waits and tries again.
                 metrics.reconcile_errors.labels(kind="kube_unavailable").inc()
                 raise
-            except ObjectGone:
+            except (ObjectGone, NotLeading):
                 raise
             except Exception:
                 metrics.reconcile_errors.labels(kind="unexpected").inc()

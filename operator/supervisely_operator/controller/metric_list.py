@@ -220,8 +220,8 @@ POLL_LAG = Metric(
 LEADER = Metric(
     f"{PREFIX}_leader",
     "gauge",
-    "1 while this replica acts on resources (standalone, or the active one of a peering), 0 "
-    "while it stands by",
+    "1 while this replica may act on resources (standalone, or the holder of a renewed claim "
+    "under peering), 0 while it stands by or its claim has lapsed",
 )
 CRON_RUNS = Metric(
     f"{PREFIX}_cron_runs_total",

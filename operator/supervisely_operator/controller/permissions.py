@@ -4,12 +4,14 @@ Two sources: the calls this operator makes itself through the official client
 (:data:`supervisely_operator.controller.kube.RBAC_VERBS`), and what kopf does on its behalf
 (watching, finalizers and annotations, Events, peering, resource discovery). The chart's RBAC
 test compares its rendered rules with :func:`required_rules`, so a new call without a grant
-fails the test suite rather than a production cluster.
+fails the test suite rather than a production cluster. With peering, the claim to act is a
+Lease in the operator's own namespace (:func:`election_rules`, a Role of its own there).
 """
 
 from dataclasses import dataclass
 
 from supervisely_operator.api import resource
+from supervisely_operator.controller import claim
 from supervisely_operator.controller.kube import RBAC_VERBS
 
 KOPF_GROUP = "kopf.dev"
@@ -55,3 +57,9 @@ def required_rules(*, clusterwide: bool, peering: bool) -> list[Rule]:
     for rule in [*own, *_kopf_rules(clusterwide=clusterwide, peering=peering)]:
         verbs.setdefault((rule.api_group, rule.resource), set()).update(rule.verbs)
     return sorted(Rule(group, name, frozenset(v)) for (group, name), v in verbs.items())
+
+
+def election_rules() -> list[Rule]:
+    """What the claim to act needs in the operator's own namespace (with peering only; where
+    the cluster serves no Leases it lives on the peering object, which kopf's rules cover)."""
+    return sorted(Rule(group, name, verbs) for (group, name), verbs in claim.RBAC_VERBS.items())

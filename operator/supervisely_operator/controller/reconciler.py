@@ -4,7 +4,9 @@ The order is what makes the operator crash-safe: the plan's status (with the sta
 written *before* its action runs, and every write is conflict-checked against the
 resourceVersion the decision was based on. What the action did is recorded by the pass right
 after it, run at once in the same slot. A crash after any line leaves a status from which the
-next pass reaches the same decision, or adopts what the action already did.
+next pass reaches the same decision, or adopts what the action already did. That is also why a
+replica that stops leading may be cut off anywhere in a pass: each write and each action first
+asks the fence (:meth:`~supervisely_operator.controller.leadership.Leadership.check`).
 
 A pass asks the decision exactly once: it gathers what the decision needs (one observation from
 the resource's remote seam, or the outcome of the last action, or the reason the spec cannot be
@@ -217,15 +219,19 @@ class Reconciler:
         finalizer: str,
         post_event: EventPoster,
         metrics: OperatorMetrics,
+        fence: Callable[[], None],
         directory: SourceDirectory | None = None,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
+        """``fence`` raises when this replica may not act now; it is asked right before every
+        status write, Event, start, stop and deletion."""
         self._kube = kube
         self._directory = directory
         self._timing = timing
         self._finalizer = finalizer
         self._post_event = post_event
         self._metrics = metrics
+        self._fence = fence
         self._now = now
 
     async def run_pass(
@@ -322,6 +328,7 @@ class Reconciler:
         logger: Logger,
     ) -> Outcome | None:
         """Run the action; what it did, for the next pass to record."""
+        self._fence()
         if isinstance(action, StartTask):
             assert snapshot.spec is not None, "a broken spec is never started"
             return await remote.start(snapshot.spec, marker=action.marker, params=action.params)
@@ -353,6 +360,7 @@ class Reconciler:
             logger.debug("Status patched: %s", sorted(patch))
         self._metrics.resources.observe(snapshot.resource, new)
         for event in events:
+            self._fence()
             logger.log(
                 logging.WARNING if event.type == "Warning" else logging.INFO,
                 "%s: %s",
@@ -379,6 +387,7 @@ class Reconciler:
         attempts = 0
         while True:
             attempts += 1
+            self._fence()
             try:
                 written = await self._kube.patch_status(
                     namespace=resource.namespace,

@@ -42,8 +42,23 @@ class OperatorSettings(BaseSettings):
     """kopf peering name for high availability (several replicas, one active); unset: standalone."""
 
     peering_lifetime: int = Field(default=10, ge=2)
-    """Seconds a replica's peering record counts as alive: a standby takes over this long after
-    the active replica dies (each replica renews its record every 1 to 5 s)."""
+    """Seconds a claim to act lives: a standby takes over this long after the active replica
+    last renewed it (and kopf's peering record counts as alive as long)."""
+
+    peering_renew_deadline: float = Field(default=7.0, gt=0)
+    """Seconds the active replica acts after its last successful renewal; shorter than
+    peering_lifetime, so it has stopped before a standby may take over."""
+
+    peering_retry_period: float = Field(default=2.0, gt=0)
+    """Seconds between renewals of the claim, and between a standby's looks at it."""
+
+    watch_server_timeout: int = Field(default=30, ge=1)
+    """Seconds the API server keeps each watch request open; then it ends it and the operator
+    watches again from the last resourceVersion (one cheap request, see docs/operations.md)."""
+
+    watch_inactivity_timeout: float = Field(default=40.0, gt=0)
+    """Seconds a watch stream may deliver nothing before it is given up as silent and opened
+    again, with a WARNING: above watch_server_timeout, since a healthy stream ends by then."""
 
     poll_interval: float = Field(default=10.0, gt=0)
     """Seconds between lists of a workspace's live tasks (one list serves all its resources)."""
@@ -144,6 +159,27 @@ class OperatorSettings(BaseSettings):
             requests_per_second=self.requests_per_second,
             request_burst=self.request_burst,
         )
+
+    @model_validator(mode="after")
+    def _only_a_silent_stream_is_given_up(self) -> "OperatorSettings":
+        if self.watch_inactivity_timeout <= self.watch_server_timeout:
+            raise ValueError(
+                f"watch_inactivity_timeout ({self.watch_inactivity_timeout:g} s) must be longer "
+                f"than watch_server_timeout ({self.watch_server_timeout} s): the API server "
+                "ends a healthy stream by then, and only a silent one should be given up"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _a_holder_stops_before_it_may_be_replaced(self) -> "OperatorSettings":
+        if not self.peering_retry_period < self.peering_renew_deadline < self.peering_lifetime:
+            raise ValueError(
+                f"peering_renew_deadline ({self.peering_renew_deadline:g} s) must lie between "
+                f"peering_retry_period ({self.peering_retry_period:g} s) and peering_lifetime "
+                f"({self.peering_lifetime} s): the active replica must stop acting before a "
+                "standby may take over, and get a chance to renew before it must stop"
+            )
+        return self
 
     @model_validator(mode="after")
     def _grace_outlasts_a_held_start(self) -> "OperatorSettings":

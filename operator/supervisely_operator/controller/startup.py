@@ -1,11 +1,14 @@
 """kopf's operator-wide wiring: log in, tune kopf, make the shared clients, close them at exit.
 
 Shared clients live on kopf's memo, made in ``on.startup`` and closed in ``on.cleanup`` (each
-object's memo is a shallow copy of it, so every handler finds them). A test may hand in its own
-config and its own remote provider through the memo.
+object's memo is a shallow copy of it, so every handler finds them), and so does the leadership
+gate with, under peering, the election that keeps it. A test may hand in its own config and its
+own remote provider through the memo.
 """
 
 import asyncio
+import contextlib
+import logging
 import secrets
 from collections.abc import Mapping
 from typing import Any, Final, cast
@@ -13,11 +16,25 @@ from typing import Any, Final, cast
 import kopf
 
 from supervisely_operator.api import resource
+from supervisely_operator.controller.claim import (
+    Calls,
+    ClaimStore,
+    LeaseStore,
+    PeeringObject,
+    PeeringStore,
+    own_namespace,
+    serves_leases,
+)
 from supervisely_operator.controller.credentials import ClientPool, Credentials
 from supervisely_operator.controller.cron import CronReconciler
 from supervisely_operator.controller.directory import Directory
+from supervisely_operator.controller.election import (
+    LEADER_PRIORITY,
+    ElectionTiming,
+    LeaderElector,
+)
 from supervisely_operator.controller.kube import KubeApi, load_kube_config
-from supervisely_operator.controller.leadership import follow_leadership
+from supervisely_operator.controller.leadership import Leadership
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import Reconciler, utc_now
 from supervisely_operator.controller.registry import registry
@@ -29,6 +46,13 @@ from supervisely_operator.remote import RemoteHub, RemoteProvider
 
 FINALIZER: Final = f"{resource.GROUP}/stop-task"
 ANNOTATIONS_PREFIX: Final = resource.GROUP
+WATCH_CLIENT_MARGIN: Final = 30
+"""Seconds past the server's own end of a watch request after which kopf ends it whatever
+happens: a backstop for a server that ignores ``timeoutSeconds`` while data flows."""
+WATCH_CONNECT_TIMEOUT: Final = 30
+"""Seconds to open a watch connection, as for any other request to the API server."""
+
+logger = logging.getLogger(__name__)
 
 
 def post_event(obj: Mapping[str, Any], event: Event) -> None:
@@ -44,10 +68,17 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
         prefix=ANNOTATIONS_PREFIX
     )
     settings.persistence.diffbase_storage = NoDiffBase()
-    # Watch streams can go silent behind load balancers; bound them so they are re-opened.
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
-    settings.watching.connect_timeout = 30
+    # A stream can go silent without closing (a proxy or load balancer drops the flow), and
+    # until it is given up no edit is seen. The API server ends every watch request after the
+    # server timeout (kopf then watches again from the last resourceVersion, a request that
+    # replays nothing on a quiet resource), so a healthy stream never goes silent for longer;
+    # bookmarks are no bound: a quiet stream here went 120 s without one. The inactivity
+    # timeout is a little longer: what passes it is silent, is given up and is logged (see
+    # runner.SilentWatchWarning). kopf's 70 s default sat below that 120 s.
+    settings.watching.server_timeout = config.watch_server_timeout
+    settings.watching.inactivity_timeout = config.watch_inactivity_timeout
+    settings.watching.client_timeout = config.watch_server_timeout + WATCH_CLIENT_MARGIN
+    settings.watching.connect_timeout = WATCH_CONNECT_TIMEOUT
     # With a namespace list, patterns are exact names: no cluster-wide scanning, so the operator
     # needs no cluster-scoped RBAC (see controller/permissions.py).
     settings.scanning.disabled = bool(config.namespaces)
@@ -56,13 +87,13 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorSettings) ->
     # exits in a few, one in the middle of a pass gets this long to finish it instead.
     settings.background.instant_exit_timeout = 1.0
     settings.peering.mandatory = config.peering is not None
-    # kopf's default of 60 s left a dead replica's resources unserved for most of a minute;
-    # kopf renews a record 5 to 10 s before it expires (at least every second).
+    # kopf's record lives as long as the claim (controller/election.py): kopf's default of 60 s
+    # would keep a new leader's kopf paused for most of a minute after the old one died.
     settings.peering.lifetime = config.peering_lifetime
     if config.peering is not None:
-        # kopf's peering is not leader election: replicas of equal priority all freeze on
-        # seeing each other. A random priority per replica makes exactly one of them active.
-        settings.peering.priority = secrets.randbelow(1_000_000) + 1
+        # A standby's priority: below every holder's (the election raises the holder's), and
+        # random, as replicas of equal priority would all freeze on seeing each other.
+        settings.peering.priority = secrets.randbelow(LEADER_PRIORITY - 1) + 1
 
 
 @kopf.on.login(registry=registry)
@@ -80,7 +111,10 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: A
     config: OperatorSettings = memo.get("config") or OperatorSettings()
     configure_kopf(settings, config)
     metrics = OperatorMetrics(per_resource=config.metrics_per_resource)
-    memo.leadership = follow_leadership(metrics)
+    leadership = memo.leadership = Leadership(standalone=config.peering is None)
+    # The gauge follows the gate itself: what it reads is what the passes obey.
+    metrics.leading(leadership.leading)
+    leadership.listen(metrics.leading)
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     kube = KubeApi(load_kube_config(), threads=config.kube_threads)
@@ -116,21 +150,87 @@ async def start_up(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: A
         finalizer=FINALIZER,
         post_event=post_event,
         metrics=metrics,
+        fence=leadership.check,
         directory=directory,
     )
     memo.cron_reconciler = CronReconciler(
-        kube=kube, directory=directory, post_event=post_event, metrics=metrics
+        kube=kube,
+        directory=directory,
+        post_event=post_event,
+        metrics=metrics,
+        fence=leadership.check,
     )
     memo.passes = asyncio.Semaphore(config.max_concurrent_passes)
     memo.transition_recheck = config.timing().transition_recheck
+    memo.election = None
+    if config.peering is not None:
+        memo.election = start_election(config, settings, leadership, identity=memo.identity)
+
+
+def start_election(
+    config: OperatorSettings,
+    settings: kopf.OperatorSettings,
+    leadership: Leadership,
+    *,
+    identity: str,
+) -> "Election":
+    """The elector, running: it keeps the claim where the cluster allows (see claim.py)."""
+    assert config.peering is not None
+    # No retries below ours: a request to an unreachable server must fail within its timeout,
+    # not four times over, so the elector tries again and says so within the retry period.
+    calls = Calls(load_kube_config(retries=0), timeout=config.peering_retry_period)
+    name, namespaces = config.peering, config.namespaces
+    peerings = (
+        [PeeringObject(calls, namespace=None, name=name)]
+        if not namespaces
+        else [PeeringObject(calls, namespace=namespace, name=name) for namespace in namespaces]
+    )
+
+    async def locate() -> ClaimStore:
+        if await serves_leases(calls):
+            return LeaseStore(calls, namespace=own_namespace(), name=name)
+        return PeeringStore(peerings[0])
+
+    elector = LeaderElector(
+        locate=locate,
+        peerings=peerings,
+        leadership=leadership,
+        identity=identity,
+        timing=ElectionTiming(
+            lease_seconds=config.peering_lifetime,
+            renew_deadline=config.peering_renew_deadline,
+            retry_period=config.peering_retry_period,
+        ),
+        kopf_settings=settings,
+    )
+    return Election(elector, calls, asyncio.create_task(elector.run(), name="leader election"))
+
+
+class Election:
+    """The running elector, what it calls through, and its task."""
+
+    def __init__(self, elector: LeaderElector, calls: Calls, task: "asyncio.Task[None]") -> None:
+        self.elector = elector
+        self.calls = calls
+        self.task = task
+
+    async def close(self) -> None:
+        """Stop renewing, stop acting, hand the claim over."""
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        await self.elector.release()
+        self.calls.close()
 
 
 @kopf.on.cleanup(registry=registry)
 async def clean_up(memo: kopf.Memo, **_: Any) -> None:
-    """Stop the pollers, close the connection pools and the metrics endpoint."""
+    """Hand leadership over, stop the pollers, close the connection pools and the metrics
+    endpoint."""
+    if memo.get("election") is not None:
+        await memo.election.close()
     if isinstance(memo.remotes, RemoteHub):
         await memo.remotes.aclose()
     await memo.clients.aclose()
     memo.kube.close()
-    memo.leadership.stop()
     memo.metrics.close()

@@ -14,6 +14,11 @@ certificates, and the front itself presents the admin client certificate
 upstream. For that reason it drops ``Authorization`` headers: a bearer token
 would send the server to its token-review webhook, which is the server itself
 and times out.
+
+Like a load balancer that routes only to a ready API server, it answers 503 where the server
+answers a bare "404 page not found" for a resource of an established CRD: a restarted server
+does so for a moment, until it serves its CRDs again, and a client (kopf's watcher) would take
+that for the resource gone for good.
 """
 
 import asyncio
@@ -61,6 +66,9 @@ _NOT_FORWARDED_UPSTREAM = _HOP_BY_HOP | {"host", "content-length", "authorizatio
 # The client library adds these when absent; a proxy must not invent them.
 _NEVER_ADDED = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 
+_RESOURCE_PATH = re.compile(
+    r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/(?:namespaces/[^/]+/)?(?P<plural>[^/]+)(?:/|$)"
+)
 _GROUP_PATH = re.compile(r"^/apis/(?P<group>[^/]+)/?$")
 _GROUP_VERSION_PATH = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/?$")
 _OPENAPI_GV_PATH = re.compile(r"^/openapi/v3/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/?$")
@@ -237,6 +245,23 @@ class DiscoveryFront:
             )
         return upstream if document is None else web.json_response(document)
 
+    async def _not_served_yet(self, path: str, upstream: aiohttp.ClientResponse) -> bool:
+        """A bare 404 (no Status) for a resource of an established CRD: the server has not
+        installed that CRD's handler yet. A missing object gets a Status, and passes."""
+        match = _RESOURCE_PATH.match(path)
+        if match is None or upstream.content_type == "application/json":
+            return False
+        try:
+            crds = await self._crds()
+        except UpstreamUnavailableError:
+            return True  # it cannot even list its CRDs: starting
+        return any(
+            crd.group == match["group"]
+            and crd.plural == match["plural"]
+            and any(version.name == match["version"] for version in crd.versions)
+            for crd in crds
+        )
+
     async def _documents(self) -> dict[tuple[str, str], discovery.JsonObject]:
         crds = await self._crds()
         meta = await self._meta()
@@ -354,6 +379,13 @@ class DiscoveryFront:
             upstream = await self._upstream_request(request, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return _status(502, reason="BadGateway", message=f"API server unreachable: {exc!r}")
+        if upstream.status == 404 and await self._not_served_yet(request.path, upstream):
+            upstream.release()
+            return _status(
+                503,
+                reason="ServiceUnavailable",
+                message="the API server does not serve this resource yet (it is starting)",
+            )
         async with upstream:
             finished = False
             try:

@@ -16,6 +16,7 @@ import pathlib
 import shutil
 import signal
 import subprocess
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,12 @@ KILL_WAIT_SECONDS = 5.0
 
 
 def _with_parent_death_signal(argv: Sequence[str]) -> list[str]:
+    """Kill the server when the process that started it dies, even by SIGKILL. Linux sends
+    that signal when the starting *thread* exits, so only the main thread asks for it: a
+    server restarted from a worker thread (``asyncio.to_thread``) died with the thread pool at
+    the end of its event loop. A server started elsewhere is stopped by ``DevCluster.stop``."""
+    if threading.current_thread() is not threading.main_thread():
+        return list(argv)
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         return list(argv)
