@@ -9,7 +9,8 @@ import yaml
 from kubernetes import client
 
 from supervisely_devkit.devcluster.access import ClusterAccess
-from supervisely_operator.api.resource import GROUP, PLURAL, VERSION
+from supervisely_operator.api.crd import CRON_NAME_LIMIT
+from supervisely_operator.api.resource import CRON_PLURAL, GROUP, PLURAL, VERSION
 
 from spec_cases import (
     ADMITTED_EDGES,
@@ -155,3 +156,24 @@ def test_wide_listing_shows_the_printer_columns(crd_cluster: ClusterAccess, name
     assert header.split() == [
         "NAME", "PHASE", "TASK", "RESTARTS", "AGE", "AGENT", "APP", "MODULE", "WORKSPACE",
     ]  # fmt: skip
+
+
+def test_a_cron_task_name_its_runs_cannot_carry_is_refused(
+    crd_cluster: ClusterAccess, kube_objects: client.CustomObjectsApi, namespace: str
+) -> None:
+    """A run carries its cron task's name as a label value (63 characters at most) and in its
+    own name: as for a CronJob, 52 characters are admitted and 53 refused."""
+    nightly = yaml.safe_load((EXAMPLES_DIR / "schedule" / "nightly-evaluation.yaml").read_text())
+    nightly["metadata"] = {"name": "n" * CRON_NAME_LIMIT}
+    crd_cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(nightly))
+    nightly["metadata"] = {"name": "n" * (CRON_NAME_LIMIT + 1)}
+    refused = crd_cluster.kubectl(
+        "apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(nightly), check=False
+    )
+    assert refusal_causes(refused.stderr) == [
+        f'<nil>: Invalid value: "object": a SuperviselyCronTask\'s name is at most '
+        f"{CRON_NAME_LIMIT} characters: its runs carry it as a label and in their names"
+    ]
+    listed = kube_objects.list_namespaced_custom_object(GROUP, VERSION, namespace, CRON_PLURAL)
+    assert [item["metadata"]["name"] for item in listed["items"]] == ["n" * CRON_NAME_LIMIT]
+    kube_objects.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, CRON_PLURAL)

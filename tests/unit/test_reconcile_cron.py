@@ -6,6 +6,7 @@ the rule for missed ticks against a second, independent cron library (croniter).
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from croniter import croniter
@@ -24,6 +25,7 @@ from supervisely_operator.reconcile.cron import (
     run_name,
     triggered_run_name,
 )
+from supervisely_operator.reconcile.schedule import latest_tick, next_tick
 from supervisely_operator.reconcile.situation import ResourceRef
 
 CRON = ResourceRef(namespace="ml", name="nightly", uid="cron-uid")
@@ -207,6 +209,32 @@ def test_a_trigger_makes_one_run_now_once_per_value_whatever_the_policy() -> Non
     assert again.make is None
 
 
+def test_a_trigger_too_long_for_the_status_is_recorded_by_its_digest_and_made_once() -> None:
+    long_value, suspended = "t" * 300, spec(suspend=True)
+    plan = plan_cron(situation(at(9, 55), spec_=suspended, trigger_requested=long_value))
+    assert plan.make is not None
+    handled = plan.status.trigger_handled
+    assert handled is not None
+    assert handled.startswith("sha256:")
+    SuperviselyCronTaskStatus.model_validate(plan.status.to_wire())  # fits the schema
+    again = plan_cron(
+        situation(at(9, 56), spec_=suspended, status=plan.status, trigger_requested=long_value)
+    )
+    assert again.make is None
+    other = plan_cron(
+        situation(at(9, 57), spec_=suspended, status=plan.status, trigger_requested="t" * 301)
+    )
+    assert other.make is not None
+
+
+def test_the_status_names_at_most_100_live_runs_and_counts_them_all() -> None:
+    allow = spec(schedule="* * * * *", concurrencyPolicy="Allow", successfulJobsHistoryLimit=200)
+    live = tuple(run(at(7, 0) + timedelta(minutes=m), TaskPhase.RUNNING) for m in range(120))
+    plan = plan_cron(situation(at(9, 0, 5), spec_=allow, runs=live))
+    assert (len(plan.status.active), plan.status.active_count) == (100, 120)
+    SuperviselyCronTaskStatus.model_validate(plan.status.to_wire())
+
+
 def test_a_schedule_is_read_in_its_time_zone() -> None:
     berlin = spec(schedule="0 9 * * *", timeZone="Europe/Berlin")
     plan = plan_cron(situation(at(8, 0, 5), spec_=berlin))  # 09:00 in Berlin, in winter
@@ -240,8 +268,6 @@ ZONES = [None, "Asia/Kolkata", "America/Sao_Paulo"]  # zones without DST in thes
 def oracle_latest(schedule: str, zone: str | None, now: datetime) -> datetime:
     """croniter's latest tick at or before ``now``."""
     expression = {"@hourly": "0 * * * *"}.get(schedule, schedule)
-    from zoneinfo import ZoneInfo
-
     local = now.astimezone(ZoneInfo(zone) if zone else UTC) + timedelta(microseconds=1)
     tick: datetime = croniter(expression, local).get_prev(datetime)
     return tick.astimezone(UTC)
@@ -312,3 +338,43 @@ def test_replace_deletes_only_when_a_tick_is_really_due(
     )
     if plan.delete:
         assert oracle_latest(schedule, None, now) > considered
+
+
+# -- across daylight-saving changes ---------------------------------------------------------------
+
+CLOCK_CHANGES = [
+    ("America/New_York", datetime(2026, 11, 1, 6, 0, tzinfo=UTC)),  # 02:00 EDT -> 01:00 EST
+    ("America/New_York", datetime(2026, 3, 8, 7, 0, tzinfo=UTC)),  # 02:00 EST -> 03:00 EDT
+    ("Europe/Berlin", datetime(2026, 10, 25, 1, 0, tzinfo=UTC)),  # 03:00 CEST -> 02:00 CET
+    ("Australia/Lord_Howe", datetime(2026, 4, 4, 15, 0, tzinfo=UTC)),  # a half-hour change
+]
+DST_SCHEDULES = ["* * * * *", "*/15 * * * *", "30 1 * * *", "30 2 * * *", "15,45 1,2 * * *"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    change=st.sampled_from(CLOCK_CHANGES),
+    schedule=st.sampled_from(DST_SCHEDULES),
+    offset=st.integers(-3 * 3600, 3 * 3600),
+)
+def test_across_a_clock_change_ticks_move_forward_and_none_is_skipped(
+    change: tuple[str, datetime], schedule: str, offset: int
+) -> None:
+    """The next tick is always later (a past one made the daemon spin), the latest is never
+    later, and no tick lies between the latest and the next."""
+    zone, moment = change[0], change[1] + timedelta(seconds=offset)
+    latest, upcoming = latest_tick(schedule, zone, moment), next_tick(schedule, zone, moment)
+    assert latest is not None
+    assert upcoming is not None
+    assert latest <= moment < upcoming
+    assert next_tick(schedule, zone, latest) == upcoming
+
+
+@pytest.mark.parametrize(("zone", "change"), CLOCK_CHANGES)
+def test_each_wall_clock_tick_runs_once_across_a_clock_change(zone: str, change: datetime) -> None:
+    ticks, moment = [], change - timedelta(hours=4)
+    while moment < change + timedelta(hours=4):
+        moment = next_tick("30 1 * * *", zone, moment) or moment
+        ticks.append(moment)
+    walls = [tick.astimezone(ZoneInfo(zone)).replace(tzinfo=None) for tick in ticks]
+    assert len(walls) == len(set(walls)), f"a wall-clock tick ran twice: {walls}"

@@ -48,8 +48,9 @@ CRON_PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
-CRON_NAME_LIMIT = 240
-"""A run is named after its cron task and its tick (``-`` and up to 12 characters more)."""
+CRON_NAME_LIMIT = 52
+"""As a CronJob's: each run carries the name as a label value (at most 63 characters), and is
+named after it and its tick (``-`` and up to 11 characters more)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ CRON = Kind(
         {
             "rule": f"size(self.metadata.name) <= {CRON_NAME_LIMIT}",
             "message": f"a SuperviselyCronTask's name is at most {CRON_NAME_LIMIT} characters: "
-            "each run is named after it and its tick",
+            "its runs carry it as a label and in their names",
         },
     ),
 )

@@ -7,10 +7,9 @@ tick it was made for, so a run is made once per tick whatever crashes or replica
 """
 
 import enum
-import re
 import zoneinfo
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Final
 
 from cronsim import CronSim, CronSimError
 from pydantic import AfterValidator, Field
@@ -35,7 +34,6 @@ SCHEDULE_SHAPE = (
     r"(@(yearly|annually|monthly|weekly|daily|midnight|hourly))"
     r"|([0-9A-Za-z*?,/-]+[ ]+){4}[0-9A-Za-z*?,/-]+"
 )
-_SHAPE = re.compile(SCHEDULE_SHAPE)
 
 
 def cron_expression(schedule: str) -> str:
@@ -122,7 +120,8 @@ class SuperviselyCronTaskSpec(CrdModel):
     """IANA time zone the schedule is read in, e.g. Europe/Berlin. Unset: UTC."""
 
     suspend: bool = False
-    """Make no runs while true (runs that live go on)."""
+    """Make no runs on the schedule while true (runs that live go on; a trigger still makes
+    one)."""
 
     concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.ALLOW
     """A tick while a run lives: Allow (run beside it), Forbid (skip the tick) or Replace
@@ -152,14 +151,19 @@ class RunReference(CrdModel):
     """Its uid."""
 
 
+ACTIVE_LISTED: Final = 100
+"""Live runs named in the status, at most: an object stays small whatever concurrency does."""
+TRIGGER_HANDLED_LIMIT: Final = 256
+
+
 class SuperviselyCronTaskStatus(CrdModel):
     """What the operator last did for the schedule."""
 
     observed_generation: int | None = Field(default=None, ge=0)
     """metadata.generation of the spec the operator last acted on."""
 
-    active: list[RunReference] = Field(default_factory=list, max_length=100)
-    """Runs that have not finished yet."""
+    active: list[RunReference] = Field(default_factory=list, max_length=ACTIVE_LISTED)
+    """Runs that have not finished yet (the first 100 by name; activeCount counts them all)."""
 
     active_count: int = Field(default=0, ge=0)
     """How many runs live (the ACTIVE column)."""
@@ -179,8 +183,9 @@ class SuperviselyCronTaskStatus(CrdModel):
     next_schedule_time: datetime | None = None
     """The next tick (none while suspended)."""
 
-    trigger_handled: str | None = Field(default=None, max_length=256)
-    """The last value of supervisely.com/trigger-requested-at the operator made a run for."""
+    trigger_handled: str | None = Field(default=None, max_length=TRIGGER_HANDLED_LIMIT)
+    """The last value of supervisely.com/trigger-requested-at the operator made a run for (a
+    longer value's sha256 digest)."""
 
     conditions: list[Condition] = Field(
         default_factory=list,

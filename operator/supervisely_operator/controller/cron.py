@@ -16,7 +16,6 @@ each act asks the fence first, and a pass is cut off the moment the replica stan
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -29,24 +28,29 @@ from supervisely_operator.api.cron import SuperviselyCronTaskSpec, SuperviselyCr
 from supervisely_operator.controller.directory import Directory
 from supervisely_operator.controller.kube import KubeApi, KubeRefused, ObjectGone, StaleObject
 from supervisely_operator.controller.leadership import Leadership, NotLeading
-from supervisely_operator.controller.loop import NOT_LEADING_RECHECK, daemon_sleep
+from supervisely_operator.controller.loop import IDLE_RECHECK, NOT_LEADING_RECHECK, daemon_sleep
 from supervisely_operator.controller.merge_patch import merge_patch
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.controller.reconciler import (
     EventPoster,
     Logger,
     describe_invalid_spec,
+    tell,
     utc_now,
 )
 from supervisely_operator.controller.registry import CRON_RESOURCE, registry
 from supervisely_operator.controller.wakeups import Wakeups
-from supervisely_operator.reconcile.cron import CronPlan, CronSituation, plan_cron, run_object
+from supervisely_operator.reconcile.cron import (
+    CronPlan,
+    CronSituation,
+    plan_cron,
+    run_object,
+    trigger_key,
+)
 from supervisely_operator.reconcile.situation import ResourceRef
 
 RETRY_DELAY: Final = 2.0
 """Seconds before a pass is tried again after a conflict or a refused call."""
-IDLE_RECHECK: Final = 3600.0
-"""A cron task waiting for nothing (suspended, or a broken spec) is looked at this often."""
 
 
 class CronReconciler:
@@ -117,11 +121,7 @@ class CronReconciler:
                 resource_version=metadata["resourceVersion"],
                 status=merge_patch(status.to_wire(), plan.status.to_wire()),
             )
-        for event in plan.events:
-            level = logging.WARNING if event.type == "Warning" else logging.INFO
-            self._fence()
-            logger.log(level, "%s: %s", event.reason, event.message)
-            self._post_event(obj, event)
+        tell(plan.events, obj, post=self._post_event, fence=self._fence, logger=logger)
         self._metrics.cron_events(event.reason for event in plan.events)
         return plan
 
@@ -180,6 +180,6 @@ async def cron_changed(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: 
     status = body.get("status") or {}
     trigger = (metadata.get("annotations") or {}).get(resource.TRIGGER_ANNOTATION)
     if status.get("observedGeneration") != metadata.get("generation") or (
-        trigger is not None and trigger != status.get("triggerHandled")
+        trigger is not None and trigger_key(trigger) != status.get("triggerHandled")
     ):
         memo.wakeups.wake(metadata["uid"])

@@ -13,14 +13,18 @@ The entries hold the object's raw fields only: nothing is validated on a watch e
 readers parse what they use when they use it.
 """
 
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from supervisely_operator.api import SecretReference, TaskOutputs, TaskPhase, resource
 from supervisely_operator.reconcile.cron import Run
 from supervisely_operator.reconcile.situation import ResourceRef, Source
+from supervisely_operator.reconcile.watch import moment_of
 from supervisely_operator.remote import RecordedTask
 
 Key = tuple[str, ...] | tuple[str, int]
@@ -62,7 +66,7 @@ def index_entries(body: Mapping[str, Any]) -> dict[Key, Entry]:
         phase=status.get("phase"),
         outputs=status.get("outputs"),
         takes_from=tuple(ref.get("source", "") for ref in spec.get("paramsFrom") or ()),
-        cron_uid=_controller_cron(metadata),
+        cron_uid=controller_cron(metadata),
         scheduled_at=annotations.get(resource.SCHEDULED_AT_ANNOTATION),
         finished_at=status.get("finishedAt"),
         deleting=bool(metadata.get("deletionTimestamp")),
@@ -77,7 +81,8 @@ def index_entries(body: Mapping[str, Any]) -> dict[Key, Entry]:
     return keys
 
 
-def _controller_cron(metadata: Mapping[str, Any]) -> str | None:
+def controller_cron(metadata: Mapping[str, Any]) -> str | None:
+    """uid of the SuperviselyCronTask that made this object (its controller owner), if any."""
     for owner in metadata.get("ownerReferences") or ():
         if owner.get("controller") and owner.get("kind") == resource.CRON_KIND:
             uid: str = owner.get("uid", "")
@@ -149,10 +154,11 @@ class RecordedTasksView(Mapping[int, Iterable[RecordedTask]]):
 def _source(entry: Entry) -> Source:
     outputs = None
     if entry.outputs:
-        outputs = TaskOutputs.model_validate(entry.outputs)
+        with contextlib.suppress(ValidationError):  # another writer's: no outputs to hand on
+            outputs = TaskOutputs.model_validate(entry.outputs)
     return Source(
         resource=entry.resource,
-        phase=TaskPhase(entry.phase) if entry.phase else None,
+        phase=_phase(entry.phase),
         task_id=entry.task_id,
         outputs=outputs,
         takes_from=entry.takes_from,
@@ -164,16 +170,20 @@ def _run(entry: Entry) -> Run:
         name=entry.resource.name,
         uid=entry.resource.uid,
         scheduled_at=_moment(entry.scheduled_at),
-        phase=TaskPhase(entry.phase) if entry.phase else None,
+        phase=_phase(entry.phase),
         finished_at=_moment(entry.finished_at),
         deleting=entry.deleting,
     )
 
 
 def _moment(value: str | None) -> datetime | None:
-    if not value:
-        return None
+    return moment_of(value) if value else None
+
+
+def _phase(value: str | None) -> TaskPhase | None:
+    """A phase this operator knows; another writer's value (a newer operator's) reads as none
+    yet, rather than failing every pass that reads the index."""
     try:
-        return datetime.fromisoformat(value)
+        return TaskPhase(value) if value else None
     except ValueError:
-        return None  # "manual", or a value somebody else wrote
+        return None

@@ -18,12 +18,17 @@ from typing import Any
 import kopf
 
 from supervisely_operator.api.resource import (
-    CRON_KIND,
     REFRESH_ANNOTATION,
     RESTART_ANNOTATION,
     is_paused,
 )
-from supervisely_operator.controller.directory import Directory, Entry, Key, index_entries
+from supervisely_operator.controller.directory import (
+    Directory,
+    Entry,
+    Key,
+    controller_cron,
+    index_entries,
+)
 from supervisely_operator.controller.loop import (
     LiveBody,
     ReadBack,
@@ -96,9 +101,9 @@ def wake_dependents(memo: kopf.Memo, body: Mapping[str, Any]) -> None:
     metadata = body["metadata"]
     for consumer in directory.consumers(metadata["namespace"], metadata["name"]):
         wakeups.wake(consumer.uid)
-    for owner in metadata.get("ownerReferences") or ():
-        if owner.get("controller") and owner.get("kind") == CRON_KIND:
-            wakeups.wake(owner.get("uid", ""))
+    cron_uid = controller_cron(metadata)
+    if cron_uid is not None:
+        wakeups.wake(cron_uid)
 
 
 def wants_a_pass(body: Mapping[str, Any], *, paused: bool) -> bool:

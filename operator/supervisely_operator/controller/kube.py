@@ -1,8 +1,9 @@
 """The operator's own calls to the Kubernetes API, through the official client.
 
 kopf watches and manages the finalizer; everything else the operator writes goes through here:
-status patches (conflict-checked, so a decision made on a stale object is never written),
-Secrets with credentials, and deletion after ``ttlSecondsAfterFinished``. The official client
+status patches of both kinds (conflict-checked, so a decision made on a stale object is never
+written), Secrets with credentials, a cron task's runs (made and deleted), and deletion after
+``ttlSecondsAfterFinished``. The official client
 blocks, so calls run on a small thread pool of their own.
 
 Each public method maps to one RBAC verb; the chart's RBAC test reads ``RBAC_VERBS``.

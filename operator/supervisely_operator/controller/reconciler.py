@@ -92,6 +92,22 @@ class EventPoster(Protocol):
     def __call__(self, obj: Mapping[str, Any], event: Event) -> None: ...
 
 
+def tell(
+    events: Iterable[Event],
+    about: Mapping[str, Any],
+    *,
+    post: EventPoster,
+    fence: Callable[[], None],
+    logger: Logger,
+) -> None:
+    """Log each Event at its level and post it, each only while this replica may act."""
+    for event in events:
+        fence()
+        level = logging.WARNING if event.type == "Warning" else logging.INFO
+        logger.log(level, "%s: %s", event.reason, event.message)
+        post(about, event)
+
+
 def _requests(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """What the object's annotations ask of the operator, as :class:`Snapshot` fields."""
     annotations = metadata.get("annotations") or {}
@@ -359,15 +375,7 @@ class Reconciler:
             snapshot = await self._patch_status(snapshot, new, patch, records_facts=records_facts)
             logger.debug("Status patched: %s", sorted(patch))
         self._metrics.resources.observe(snapshot.resource, new)
-        for event in events:
-            self._fence()
-            logger.log(
-                logging.WARNING if event.type == "Warning" else logging.INFO,
-                "%s: %s",
-                event.reason,
-                event.message,
-            )
-            self._post_event(snapshot.reference, event)
+        tell(events, snapshot.reference, post=self._post_event, fence=self._fence, logger=logger)
         return snapshot
 
     async def _patch_status(

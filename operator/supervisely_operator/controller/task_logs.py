@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from supervisely_operator.api import SecretReference, SuperviselyTaskStatus
+from supervisely_operator.api.status import PREVIOUS_TASK_IDS_LIMIT
 from supervisely_operator.controller.credentials import ClientPool, Credentials
 from supervisely_operator.controller.kube import KubeApi, KubeRefused, ObjectGone
 from supervisely_operator.remote import CredentialsUnavailable
@@ -100,7 +101,7 @@ def choose_task(status: SuperviselyTaskStatus, request: LogRequest) -> ChosenTas
             known = ", ".join(str(task) for task in reversed(tasks)) or "none yet"
             raise LogsRefused(
                 f"task {request.task_id} is not one of {resource}'s tasks (newest first: {known}; "
-                "status.previousTaskIds keeps the last 10)"
+                f"status.previousTaskIds keeps the last {PREVIOUS_TASK_IDS_LIMIT})"
             )
         return ChosenTask(request.task_id)
     if status.task_id is not None:

@@ -24,6 +24,8 @@ from typing import Any
 
 from supervisely_operator.api import ConditionStatus, TaskPhase, resource
 from supervisely_operator.api.cron import (
+    ACTIVE_LISTED,
+    TRIGGER_HANDLED_LIMIT,
     ConcurrencyPolicy,
     RunReference,
     SuperviselyCronTaskSpec,
@@ -98,6 +100,14 @@ def run_name(cron: str, tick: datetime) -> str:
     return f"{cron}-{int(tick.timestamp()) // 60}"
 
 
+def trigger_key(trigger: str) -> str:
+    """What ``status.triggerHandled`` records of a trigger: its value, or for a value longer
+    than the field holds, its digest (any value is a new trigger)."""
+    if len(trigger) <= TRIGGER_HANDLED_LIMIT:
+        return trigger
+    return f"sha256:{hashlib.sha256(trigger.encode()).hexdigest()}"
+
+
 def triggered_run_name(cron: str, trigger: str) -> str:
     """The run of a trigger: one name per value of the annotation."""
     return f"{cron}-m{hashlib.sha256(trigger.encode()).hexdigest()[:10]}"
@@ -164,9 +174,9 @@ def plan_cron(situation: CronSituation) -> CronPlan:
     make: MakeRun | None = None
     requeue: float | None = None
     trigger = situation.trigger_requested
-    if trigger is not None and trigger != status.trigger_handled:
+    if trigger is not None and trigger_key(trigger) != status.trigger_handled:
         make = MakeRun(triggered_run_name(situation.cron.name, trigger), scheduled_at=None)
-        status = status.model_copy(update={"trigger_handled": trigger})
+        status = status.model_copy(update={"trigger_handled": trigger_key(trigger)})
         events.append(Event(EventType.NORMAL, Reason.TRIGGERED, f"Made run {make.name} now"))
         requeue = 0.0  # a tick due meanwhile is decided on in the next pass
     elif not spec.suspend:
@@ -181,7 +191,9 @@ def plan_cron(situation: CronSituation) -> CronPlan:
     upcoming = None if spec.suspend else next_tick(spec.schedule, spec.time_zone, situation.now)
     status = status.model_copy(
         update={
-            "active": [RunReference(name=r.name, uid=r.uid) for r in sorted(live, key=_by_name)],
+            "active": [RunReference(name=r.name, uid=r.uid) for r in sorted(live, key=_by_name)][
+                :ACTIVE_LISTED
+            ],
             "active_count": len(live),
             "next_schedule_time": upcoming,
         }

@@ -40,11 +40,6 @@ def describe_with_marker(description: str | None, marker: str) -> str:
     return f"{description}\n{suffix}" if description else suffix
 
 
-def carries_marker(description: str, marker: str) -> bool:
-    """Whether a task's description ends with this start's marker."""
-    return description.rstrip().endswith(f"[{marker}]")
-
-
 def marker_in(description: str) -> str | None:
     """The start marker a task's description ends with, if any."""
     text = description.rstrip()

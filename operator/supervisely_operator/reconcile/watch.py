@@ -75,7 +75,7 @@ def watch_for(
     # (an adopted task's startedAt is the server's clock; it may run ahead of ours)
     known = [min(moment, now) for moment in (recorded, acted_at) if moment is not None]
     if refresh_requested is not None and refresh_requested != status.refresh_handled:
-        asked = _moment(refresh_requested)
+        asked = moment_of(refresh_requested)
         if asked is not None and asked <= now:  # a moment ahead of us would never come
             known.append(asked)
     task_id = adopting or status.task_id  # ObserveOnly follows an edited adoptTaskId
@@ -115,9 +115,9 @@ def log_tail_wanted(
     return None if has_verdict else task.task_id
 
 
-def _moment(value: str) -> datetime | None:
-    """An annotation's value as a moment, if it is an RFC 3339 time (as Argo CD's action
-    writes it); another value still asks for a pass, just not for a fresher list."""
+def moment_of(value: str) -> datetime | None:
+    """A value written on an object as an aware moment, if it is an RFC 3339 time (as Argo
+    CD's action and the operator write them); None for another value ("manual", say)."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:

@@ -6,8 +6,9 @@ The rule (docs/operations.md says it for users):
   resource's status as the watch delivers it (kopf's index, complete before any handler runs),
   so it holds across operator restarts, for paused resources, and whatever credentials each
   resource uses, as long as they reach the same server.
-- A task no status records yet is held by the first resource whose pass asks to adopt it; the
-  operator decides passes one at a time, so of two resources that ask at once exactly one gets
+- A task no status records yet is held by the first resource whose pass asks to adopt it:
+  passes of different resources run concurrently, but a claim is looked up and taken with no
+  await in between (one event loop), so of two resources that ask at once exactly one gets
   it. It holds the task until its status records it, or until it lets go (asks for another
   task, or is deleted).
 - A resource that only asks to adopt a task never owns it: it is refused while another resource
