@@ -171,7 +171,7 @@ def test_a_cron_task_name_its_runs_cannot_carry_is_refused(
         "apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(nightly), check=False
     )
     assert refusal_causes(refused.stderr) == [
-        f'<nil>: Invalid value: "object": a SuperviselyCronTask\'s name is at most '
+        f"<nil>: Invalid value: a SuperviselyCronTask's name is at most "
         f"{CRON_NAME_LIMIT} characters: its runs carry it as a label and in their names"
     ]
     listed = kube_objects.list_namespaced_custom_object(GROUP, VERSION, namespace, CRON_PLURAL)

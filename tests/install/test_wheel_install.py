@@ -208,7 +208,6 @@ def replay_builder(
                 reused = cached
                 continue
             layers.restore(reused)  # None: the first RUN starts without a venv
-            reused = None
             layers.changing()
             command = instruction.arguments.replace(image_venv, str(venv))
             result = subprocess.run(
@@ -222,6 +221,8 @@ def replay_builder(
             )
             assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}{result.stderr}"
             layers.save(key)
+            # The venv is this layer now: the next RUN builds on it (restoring it is free).
+            reused = layers.get(key)
         else:
             # ENV only tunes pip for the throwaway builder (no cache); the test keeps pip's cache.
             assert instruction.keyword == "ENV", f"the replay does not know {instruction}"
