@@ -27,11 +27,25 @@ SHARED_BY_A_MODULE = ("tests/e2e/operator/",)
 module at most, and the groups with an operator of their own stay whole)."""
 SHARED_BY_A_DIRECTORY = ("tests/install/",)
 """These run on one worker: they share one venv, built once."""
+STARTED_FIRST = (
+    "tests/e2e/operator/test_crash_safety.py",
+    "tests/e2e/test_chaos.py",
+    "tests/e2e/operator/test_schedules.py",
+    "tests/e2e/test_demo.py",
+    "tests/e2e/operator/test_peering.py",
+    "tests/e2e/test_scale.py",
+    "tests/install/",
+)
+"""The longest groups (a minute or more each in the durations of a full run, most of it spent
+waiting for a cron tick or a short chaos run), started before everything else so that the run
+never waits on one of them at its end; then the rest of e2e, integration, and unit tests, the
+smallest units, last to fill the gaps."""
+TIERS = ("tests/e2e/", "tests/install/", "tests/integration/", "tests/compat/", "tests/unit/")
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``.ci/test`` runs two pytest-xdist workers. The tests that share what a worker starts
+    """``.ci/test`` runs four pytest-xdist workers. The tests that share what a worker starts
     once go to one worker together (biggest groups first), every other test to whichever worker
     is free. Only for the default ``--dist load``; an explicit other mode is left to xdist.
     (xdist's own ``loadgroup`` cannot do it with pytest 9, whose node ids it no longer
@@ -41,6 +55,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScopeScheduling
 
     class SharedSetupScheduling(LoadScopeScheduling):
+        def schedule(self) -> None:
+            if self.collection is None and self.collection_is_completed:
+                # Longest first (see STARTED_FIRST), instead of xdist's biggest groups first.
+                self.config.option.loadscopereorder = False
+                for node, collection in self.registered_collections.items():
+                    self.registered_collections[node] = sorted(collection, key=start_rank)
+            super().schedule()
+
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::")[0]
             if module.startswith(SHARED_BY_A_MODULE):
@@ -51,6 +73,16 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return nodeid
 
     return SharedSetupScheduling(config, log)
+
+
+def start_rank(nodeid: str) -> tuple[int, int]:
+    """Where a test's group comes in the order workers take them (a stable sort keeps each
+    group's own order)."""
+    for rank, prefix in enumerate(STARTED_FIRST):
+        if nodeid.startswith(prefix):
+            return (0, rank)
+    tier = next((rank for rank, prefix in enumerate(TIERS) if nodeid.startswith(prefix)), 0)
+    return (1, tier)
 
 
 @pytest.fixture(autouse=True)
