@@ -34,7 +34,6 @@ STARTED_FIRST = (
     "tests/e2e/test_demo.py",
     "tests/e2e/operator/test_peering.py",
     "tests/e2e/test_scale.py",
-    "tests/install/",
 )
 """The longest groups (a minute or more each in the durations of a full run, most of it spent
 waiting for a cron tick or a short chaos run), started before everything else so that the run
@@ -45,7 +44,7 @@ TIERS = ("tests/e2e/", "tests/install/", "tests/integration/", "tests/compat/", 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``.ci/test`` runs four pytest-xdist workers. The tests that share what a worker starts
+    """``.ci/test`` runs three pytest-xdist workers. The tests that share what a worker starts
     once go to one worker together (biggest groups first), every other test to whichever worker
     is free. Only for the default ``--dist load``; an explicit other mode is left to xdist.
     (xdist's own ``loadgroup`` cannot do it with pytest 9, whose node ids it no longer
