@@ -49,7 +49,7 @@ MUTANTS = (
     ),
     Mutant(
         "active-deadline-while-queued",
-        "reconcile/decide.py",
+        "reconcile/task_life.py",
         "deadline = None if observing else _deadline(",
         "deadline = None if observing or waiting else _deadline(",
         ("tests/unit/test_reconcile_guards.py",),
@@ -118,6 +118,27 @@ MUTANTS = (
         "retryable=REASONS[error.reason].retried,",
         "retryable=isinstance(error, Transient),",
         ("tests/unit/test_reasons.py",),
+    ),
+    Mutant(
+        "act-only-while-leading",
+        "controller/leadership.py",
+        "        if not self.leading:\n            raise NotLeading(self._reason)",
+        "        if False:\n            raise NotLeading(self._reason)",
+        ("tests/unit/test_controller_leadership.py",),
+    ),
+    Mutant(
+        "next-tick-after-a-clock-change",
+        "reconcile/schedule.py",
+        "return next((tick for tick in _instants(ticks, tz) if tick > after), None)",
+        "return next(_instants(ticks, tz), None)",
+        ("tests/unit/test_reconcile_cron.py",),
+    ),
+    Mutant(
+        "poller-gap-capped",
+        "remote/poller.py",
+        "1.5 ** min(unchanged_lists, SLOWING_STEPS)",
+        "1.5 ** unchanged_lists",
+        ("tests/unit/test_remote_pace.py",),
     ),
     Mutant(
         "launch-fields-from-roles",
