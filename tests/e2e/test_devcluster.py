@@ -22,6 +22,7 @@ from kubernetes import client, watch
 
 from supervisely_devkit.devcluster.access import ClusterAccess
 from supervisely_devkit.devcluster.cluster import DevCluster
+from supervisely_devkit.devcluster.processes import TERMINATE_GRACE_SECONDS
 
 GROUP = "devcluster.example.test"
 VERSION = "v1"
@@ -226,7 +227,8 @@ def test_the_up_command_serves_until_signalled_then_cleans_up(
                 "customresourcedefinitions" in access.kubectl("api-resources", "-o", "name").stdout
             )
             process.send_signal(stop_signal)
-            assert process.wait(timeout=EVENT_DEADLINE) == 0
+            # It stops the API server and etcd in turn, each given its grace before a SIGKILL.
+            assert process.wait(timeout=2 * TERMINATE_GRACE_SECONDS + EVENT_DEADLINE) == 0
         finally:
             process.kill()
     assert not kubeconfig.parent.exists()

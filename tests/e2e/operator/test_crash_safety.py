@@ -31,6 +31,52 @@ def own_operator() -> str:
     return "killed on purpose"
 
 
+def test_killed_across_a_tick_makes_one_late_run_within_the_deadline_and_none_past_it(
+    tasks: Tasks, schedules: Schedules, operator: Operator
+) -> None:
+    """Down from just before a tick to past one cron task's startingDeadlineSeconds: after the
+    restart that tick runs once, late, for the other one, and is recorded as missed for it."""
+    tick = minute_after(8)
+    at_the_tick = f"{tick.minute} {tick.hour} * * *"
+    template = {"spec": {"moduleId": 101}}
+    for name, deadline in (("in-time", 120), ("too-late", 4)):
+        schedules.apply(
+            name,
+            {
+                "schedule": at_the_tick,
+                "startingDeadlineSeconds": deadline,
+                "taskTemplate": template,
+            },
+        )
+        schedules.wait(
+            name,
+            lambda o: (
+                parse_time(o.get("status", {}).get("nextScheduleTime", "1970-01-01T00:00:00Z"))
+                == tick
+            ),
+            what="the tick planned",
+        )
+    time.sleep(max((tick - datetime.now(UTC)).total_seconds() - 2, 0))
+    operator.kill()
+    time.sleep(max((tick - datetime.now(UTC)).total_seconds() + 6, 0))
+    operator.start()
+
+    ran = schedules.wait(
+        "in-time", lambda o: "lastScheduleTime" in o.get("status", {}), what="ran late"
+    )
+    missed = schedules.wait(
+        "too-late", lambda o: "lastSkippedTime" in o.get("status", {}), what="missed"
+    )
+    assert parse_time(ran["status"]["lastScheduleTime"]) == tick
+    assert parse_time(missed["status"]["lastSkippedTime"]) == tick
+    time.sleep(2)  # what more an error would make
+    assert [r["metadata"]["name"] for r in schedules.runs("in-time")] == [
+        f"in-time-{int(tick.timestamp()) // 60}"
+    ]
+    assert schedules.runs("too-late") == []
+    assert "lastScheduleTime" not in schedules.get("too-late")["status"]
+
+
 def test_killed_after_start_before_recording_the_task_adopts_it(
     tasks: Tasks, simulator: SimulatorView, operator: Operator
 ) -> None:
@@ -84,49 +130,3 @@ def test_killed_during_deletion_never_leaves_the_task_running(
     tasks.wait_gone("serve")
     assert simulator.task_status(task_id) == "stopped"
     assert live_tasks(simulator) == []
-
-
-def test_killed_across_a_tick_makes_one_late_run_within_the_deadline_and_none_past_it(
-    tasks: Tasks, schedules: Schedules, operator: Operator
-) -> None:
-    """Down from just before a tick to past one cron task's startingDeadlineSeconds: after the
-    restart that tick runs once, late, for the other one, and is recorded as missed for it."""
-    tick = minute_after(8)
-    at_the_tick = f"{tick.minute} {tick.hour} * * *"
-    template = {"spec": {"moduleId": 101}}
-    for name, deadline in (("in-time", 120), ("too-late", 4)):
-        schedules.apply(
-            name,
-            {
-                "schedule": at_the_tick,
-                "startingDeadlineSeconds": deadline,
-                "taskTemplate": template,
-            },
-        )
-        schedules.wait(
-            name,
-            lambda o: (
-                parse_time(o.get("status", {}).get("nextScheduleTime", "1970-01-01T00:00:00Z"))
-                == tick
-            ),
-            what="the tick planned",
-        )
-    time.sleep(max((tick - datetime.now(UTC)).total_seconds() - 2, 0))
-    operator.kill()
-    time.sleep(max((tick - datetime.now(UTC)).total_seconds() + 6, 0))
-    operator.start()
-
-    ran = schedules.wait(
-        "in-time", lambda o: "lastScheduleTime" in o.get("status", {}), what="ran late"
-    )
-    missed = schedules.wait(
-        "too-late", lambda o: "lastSkippedTime" in o.get("status", {}), what="missed"
-    )
-    assert parse_time(ran["status"]["lastScheduleTime"]) == tick
-    assert parse_time(missed["status"]["lastSkippedTime"]) == tick
-    time.sleep(2)  # what more an error would make
-    assert [r["metadata"]["name"] for r in schedules.runs("in-time")] == [
-        f"in-time-{int(tick.timestamp()) // 60}"
-    ]
-    assert schedules.runs("too-late") == []
-    assert "lastScheduleTime" not in schedules.get("too-late")["status"]

@@ -69,6 +69,28 @@ def active_one(replicas: list[Replica], name: str) -> Replica:
     return active
 
 
+def test_two_peered_replicas_make_one_run_per_tick(
+    tasks: Tasks, schedules: Schedules, operator: Operator, standby: OperatorProcess
+) -> None:
+    """Both replicas watch the cron task; only the active one acts on its tick, and the run's
+    fixed name would refuse a second one anyway."""
+    tick = minute_after(8)
+    template = {"spec": {"moduleId": 101}}
+    schedules.apply(
+        "nightly", {"schedule": f"{tick.minute} {tick.hour} * * *", "taskTemplate": template}
+    )
+    ran = schedules.wait(
+        "nightly", lambda o: "lastScheduleTime" in o.get("status", {}), what="ran", timeout=75
+    )
+    assert parse_time(ran["status"]["lastScheduleTime"]) == tick
+    time.sleep(2)  # a second replica's run would be there by now
+    [run] = schedules.runs("nightly")
+    assert run["metadata"]["name"] == f"nightly-{int(tick.timestamp()) // 60}"
+    tasks.wait_phase(run["metadata"]["name"], "Succeeded")
+    made = [r for r in (operator, standby) if "Made run nightly-" in r.log()]
+    assert len(made) == 1, "one replica made the run"
+
+
 def test_one_of_two_peered_replicas_serves_and_a_standby_takes_over_mid_start_within_15_s(
     tasks: Tasks, simulator: SimulatorView, operator: Operator, standby: OperatorProcess
 ) -> None:
@@ -106,25 +128,3 @@ def test_one_of_two_peered_replicas_serves_and_a_standby_takes_over_mid_start_wi
     tasks.delete("first", wait=True)  # served by the survivor; stopping it is then quick
     tasks.delete("second", wait=True)
     assert {simulator.task_status(task["id"]) for task in simulator.tasks()} == {"stopped"}
-
-
-def test_two_peered_replicas_make_one_run_per_tick(
-    tasks: Tasks, schedules: Schedules, operator: Operator, standby: OperatorProcess
-) -> None:
-    """Both replicas watch the cron task; only the active one acts on its tick, and the run's
-    fixed name would refuse a second one anyway."""
-    tick = minute_after(8)
-    template = {"spec": {"moduleId": 101}}
-    schedules.apply(
-        "nightly", {"schedule": f"{tick.minute} {tick.hour} * * *", "taskTemplate": template}
-    )
-    ran = schedules.wait(
-        "nightly", lambda o: "lastScheduleTime" in o.get("status", {}), what="ran", timeout=75
-    )
-    assert parse_time(ran["status"]["lastScheduleTime"]) == tick
-    time.sleep(2)  # a second replica's run would be there by now
-    [run] = schedules.runs("nightly")
-    assert run["metadata"]["name"] == f"nightly-{int(tick.timestamp()) // 60}"
-    tasks.wait_phase(run["metadata"]["name"], "Succeeded")
-    made = [r for r in (operator, standby) if "Made run nightly-" in r.log()]
-    assert len(made) == 1, "one replica made the run"
