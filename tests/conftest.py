@@ -45,7 +45,7 @@ TIERS = ("tests/e2e/", "tests/install/", "tests/integration/", "tests/compat/", 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``.ci/test`` runs three pytest-xdist workers. The tests that share what a worker starts
+    """``.ci/test`` runs four pytest-xdist workers. The tests that share what a worker starts
     once go to one worker together (biggest groups first), every other test to whichever worker
     is free. Only for the default ``--dist load``; an explicit other mode is left to xdist.
     (xdist's own ``loadgroup`` cannot do it with pytest 9, whose node ids it no longer
