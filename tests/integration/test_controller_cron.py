@@ -5,7 +5,7 @@ come from the same index the operator keeps, filled from what kmock stores.
 """
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ from supervisely_operator.api import resource
 from supervisely_operator.controller.cron import CronReconciler
 from supervisely_operator.controller.directory import Directory, Entry, Key, index_entries
 from supervisely_operator.controller.kube import KubeApi
+from supervisely_operator.controller.leadership import NotLeading
 from supervisely_operator.controller.metrics import OperatorMetrics
 from supervisely_operator.reconcile.situation import Event
 
@@ -81,13 +82,14 @@ def reconciler_at(
     now: datetime,
     events: list[Event],
     metrics: OperatorMetrics | None = None,
+    fence: Callable[[], None] = lambda: None,
 ) -> CronReconciler:
     return CronReconciler(
         kube=kube,
         directory=Directory(Index(api)),
         post_event=lambda obj, event: events.append(event),
         metrics=metrics or OperatorMetrics(),
-        fence=lambda: None,
+        fence=fence,
         now=lambda: now,
     )
 
@@ -149,6 +151,25 @@ async def test_a_due_tick_makes_its_run_from_the_template_once_even_when_asked_t
     again = await reconciler.run_pass(stale, logger=LOGGER)
     assert again.make is None
     assert len(runs(kube_api)) == 1
+
+
+async def test_a_replica_that_does_not_lead_makes_no_run_and_writes_nothing(
+    cluster: Cluster, kube_api: ApiServerEmulator, kube: KubeApi, events: list[Event]
+) -> None:
+    made = await cron_task(cluster)
+    tick = created_at(made).replace(second=0) + timedelta(minutes=5 - created_at(made).minute % 5)
+
+    def not_leading() -> None:
+        raise NotLeading("another replica holds the claim")
+
+    reconciler = reconciler_at(
+        kube, kube_api, tick + timedelta(seconds=3), events, fence=not_leading
+    )
+    with pytest.raises(NotLeading):
+        await reconciler.run_pass(cron_object(kube_api), logger=LOGGER)
+    assert runs(kube_api) == []
+    assert "status" not in cron_object(kube_api)
+    assert events == []
 
 
 async def test_replace_deletes_the_live_run_and_makes_the_new_one_once_it_is_gone(

@@ -10,7 +10,7 @@ its runs changes (through the registry of wake-ups); the local API server has no
 collector, so a deleted cron task's runs are deleted here too (a real cluster's collector does
 the same through their ownerReferences).
 
-Like a task's passes, a cron task's run only while this replica leads (:mod:`.leadership`):
+Like a task's passes, a cron task's passes run only while this replica leads (:mod:`.leadership`):
 each act asks the fence first, and a pass is cut off the moment the replica stands down.
 """
 

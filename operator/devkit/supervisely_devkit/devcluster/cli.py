@@ -43,8 +43,11 @@ def up(workdir: pathlib.Path | None, keep: bool) -> None:
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop_requested.set()
 
-    # SIGTERM (from a supervisor or `kill`) must clean up like Ctrl-C does.
-    previous = signal.signal(signal.SIGTERM, request_stop)
+    # Ctrl-C and SIGTERM (from a supervisor or `kill`) only ask the loop below to stop. A
+    # KeyboardInterrupt raised wherever the main thread happens to be could land inside
+    # subprocess's poll() and leave its lock held, and the stop that follows then waited on
+    # that lock forever (seen under load).
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with DevCluster(workdir=workdir, keep_workdir=keep) as cluster:
             click.echo(f"kubeconfig: {cluster.kubeconfig}")
@@ -60,12 +63,11 @@ def up(workdir: pathlib.Path | None, keep: bool) -> None:
                         f"{', '.join(exited)} exited unexpectedly; logs in {cluster.workdir}"
                     )
             click.echo(f"stopping after {time.monotonic() - began:.0f} s")
-    except KeyboardInterrupt:
-        pass  # Ctrl-C: the with-block has stopped the cluster already
     except (DevClusterStartError, BinariesNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     click.echo("stopped")
 
 
