@@ -120,6 +120,13 @@ MUTANTS = (
         ("tests/unit/test_reasons.py",),
     ),
     Mutant(
+        "versions-written-over-handed-on",
+        "controller/loop.py",
+        "result if last is None or obj is not last.snapshot else result.following(last)",
+        "result",
+        ("tests/integration/test_controller_pass.py",),
+    ),
+    Mutant(
         "act-only-while-leading",
         "controller/leadership.py",
         "        if not self.leading:\n            raise NotLeading(self._reason)",

@@ -5,19 +5,24 @@ plays out when the whole operator runs; here the pass runs alone, so each race i
 time, and each test fails every time its guard is removed.
 """
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import kopf
 import pytest
 
 from supervisely_operator.controller.kube import KubeApi, StaleObject
 from supervisely_operator.controller.leadership import Leadership
+from supervisely_operator.controller.loop import ResourceLoop
 from supervisely_operator.controller.metrics import OperatorMetrics
-from supervisely_operator.controller.reconciler import Reconciler
+from supervisely_operator.controller.reconciler import PassResult, Reconciler, Snapshot
 from supervisely_operator.controller.startup import FINALIZER
+from supervisely_operator.controller.wakeups import Wakeups
 from supervisely_operator.reconcile.situation import (
     Event,
+    ResourceRef,
     Started,
     StartTask,
 )
@@ -116,3 +121,67 @@ async def test_a_start_s_record_lands_on_an_object_whose_spec_changed_meanwhile(
     assert "startRequest" not in stored["status"]
     assert recorded.snapshot.status.task_id == 7001
     assert [event.reason for event in events] == ["Started"]
+
+
+class LaggingBody:
+    """A daemon's object source whose body never catches up: kopf's live body stays the version
+    the test made, as it does until the watch delivers the operator's own writes. Three passes."""
+
+    pause_recheck = 60.0
+
+    def __init__(self, body: Mapping[str, Any]) -> None:
+        self.body = body
+        self.decided_on: list[object] = []
+
+    @property
+    def running(self) -> bool:
+        return len(self.decided_on) < 3
+
+    async def current(self, last: PassResult | None) -> Mapping[str, Any] | Snapshot:
+        obj = self.body if last is None else last.freshest(self.body)
+        self.decided_on.append(obj)
+        return obj
+
+    def finished(self, result: PassResult) -> bool:
+        return False
+
+    async def still_there(self) -> bool:
+        return True
+
+    async def sleep(self, wakeup: asyncio.Event, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+
+class OneRemote:
+    def __init__(self, remote: StartsTask7001) -> None:
+        self.remote = remote
+
+    def remote_for(self, resource: ResourceRef, *, wake: Callable[[], None]) -> StartsTask7001:
+        return self.remote
+
+
+async def test_a_pass_on_its_own_snapshot_keeps_the_versions_written_over_stale_for_the_next(
+    cluster: Cluster, reconciler: Reconciler
+) -> None:
+    """Guard: a pass that decided on the loop's own snapshot (the body lagged) hands on which
+    versions that snapshot's writes replaced, even when it wrote nothing itself: else the pass
+    after it took the lagging body, written over twice already, for the object."""
+    body = await protected_task(cluster)
+    memo = kopf.Memo(
+        reconciler=reconciler,
+        metrics=OperatorMetrics(),
+        leadership=Leadership(standalone=True),
+        wakeups=Wakeups(),
+        passes=asyncio.Semaphore(1),
+        remotes=OneRemote(StartsTask7001()),
+    )
+    metadata = body["metadata"]
+    ref = ResourceRef(namespace=NAMESPACE, name=metadata["name"], uid=metadata["uid"])
+    source = LaggingBody(body)
+
+    await ResourceLoop(memo, ref, logger=LOGGER, deleting=False).run(source)
+
+    first, *later = source.decided_on
+    assert first is body
+    assert len(later) == 2
+    assert all(isinstance(obj, Snapshot) for obj in later), "a later pass took the stale body"

@@ -378,3 +378,6 @@ def test_each_wall_clock_tick_runs_once_across_a_clock_change(zone: str, change:
         ticks.append(moment)
     walls = [tick.astimezone(ZoneInfo(zone)).replace(tzinfo=None) for tick in ticks]
     assert len(walls) == len(set(walls)), f"a wall-clock tick ran twice: {walls}"
+    for tick, wall in zip(ticks, walls, strict=True):
+        first = wall.replace(tzinfo=ZoneInfo(zone), fold=0).astimezone(UTC)
+        assert tick == first, f"{wall} ran at {tick}, not the first time the clock read it"

@@ -12,6 +12,7 @@ from supervisely_operator.api import (
     OutputLink,
     OutputLinkKind,
     OutputProject,
+    SuperviselyTaskSpec,
     TaskOutputs,
     TaskPhase,
 )
@@ -68,6 +69,20 @@ def first_start(spec_: Any = SERVE, **sources: Source | None) -> Plan:
 
 def ready_reason(plan: Plan) -> str:
     return next(c.reason for c in plan.status.conditions if c.type == "Ready")
+
+
+def fails_with_fit() -> SuperviselyTaskSpec:
+    """A spec whose params take the model name of ``fit`` and fail when ``fit`` fails."""
+    return spec(
+        paramsFrom=[
+            {
+                "source": "fit",
+                "output": "experiment.modelName",
+                "path": "m",
+                "onSourceFailure": "Fail",
+            }
+        ]
+    )
 
 
 def test_the_start_carries_the_checkpoint_the_source_published_and_records_it() -> None:
@@ -130,16 +145,7 @@ def test_a_failed_source_is_waited_for_or_fails_the_task_as_its_reference_says()
         Reason.WAITING_FOR_SOURCE,
     )
 
-    strict = spec(
-        paramsFrom=[
-            {
-                "source": "fit",
-                "output": "experiment.modelName",
-                "path": "m",
-                "onSourceFailure": "Fail",
-            }
-        ]
-    )
+    strict = fails_with_fit()
     failing = first_start(strict, fit=failed)
     assert failing.action is None
     assert failing.status.phase is TaskPhase.FAILED
@@ -158,16 +164,7 @@ def test_an_edit_failed_by_its_source_retires_the_old_task_and_stays_failed() ->
     """The task of the earlier spec ended; the edit's source failed under Fail. That old task
     must not speak for the new spec on the next pass (it finished: Succeeded, it errored: a
     restart)."""
-    strict = spec(
-        paramsFrom=[
-            {
-                "source": "fit",
-                "output": "experiment.modelName",
-                "path": "m",
-                "onSourceFailure": "Fail",
-            }
-        ]
-    )
+    strict = fails_with_fit()
     for ended in (RemoteStatus.FINISHED, RemoteStatus.ERROR):
         before = running_status(phase="Succeeded", remoteStatus=ended.value)
         edited = plan_next_step(
